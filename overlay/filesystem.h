@@ -1,0 +1,97 @@
+// Internal to the overlay library: the state shared by every FUSE operation.
+// filesystem.cpp resolves names and presents attributes, copy_up.cpp moves
+// host objects into the layer, dir_merge.cpp merges directory listings,
+// operations.cpp maps each FUSE request onto these.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "overlay/inode_table.h"
+#include "overlay/overlay.h"
+#include "overlay/sys/result.h"
+
+namespace mbx::overlay {
+
+// What a name in a merged directory resolves to.
+struct Resolved {
+    bool upper_exists = false;      // a non-whiteout upper entry
+    bool whiteout = false;          // an upper whiteout hides the lower entry
+    struct stat upper_st {};
+    bool lower_exists = false;      // a visible lower entry (not hidden, not whited out)
+    struct stat lower_st {};
+    bool exists() const { return upper_exists || lower_exists; }
+};
+
+// One entry of a merged listing.
+struct MergedEntry {
+    std::string name;
+    uint64_t ino;
+    unsigned char type;
+};
+
+class Filesystem {
+public:
+    explicit Filesystem(Config cfg);
+
+    Inode* inode(uint64_t nodeid) const;
+    std::shared_ptr<Inode> shared(uint64_t nodeid) const;
+
+    // --- names (filesystem.cpp)
+    Result<Resolved> resolve(Inode& parent, const char* name);
+    // Looks name up and returns its Inode with one more kernel reference.
+    Result<std::shared_ptr<Inode>> lookup(const std::shared_ptr<Inode>& parent, const char* name);
+    Result<struct stat> attr(Inode& in);
+    bool hidden(const struct stat& st) const;
+    uint64_t present_ino(dev_t dev, ino_t ino);
+
+    // --- copy-up (copy_up.cpp)
+    // Makes sure `in` has an upper entry; for regular files the data is copied
+    // unless with_data is false (open with O_TRUNC, truncate to 0).
+    Result<void> copy_up(const std::shared_ptr<Inode>& in, bool with_data = true);
+    // Copies everything of a directory's lower part into its upper part and
+    // marks it opaque, so it can be renamed as a unit.
+    Result<void> copy_up_tree(const std::shared_ptr<Inode>& dir);
+    // A fresh name in the work directory.
+    std::string temp_name();
+    // Moves work/tmp to parent-upper/name: over a whiteout (exchanged, then
+    // removed) or where nothing is (RENAME_NOREPLACE).
+    Result<void> install(const char* tmp, int upper_dir, const char* name, bool over_whiteout);
+    // Creates a whiteout named `name` in upper_dir, recording origin. If an
+    // entry is there it is replaced atomically (and returned in work as tmp_out).
+    Result<void> put_whiteout(int upper_dir, const char* name, const layer::Origin& origin,
+                              bool replace_existing);
+    Result<void> write_override(Inode& in, const layer::Override& o);  // in.mu held
+
+    // --- directories (dir_merge.cpp)
+    Result<std::vector<MergedEntry>> list(Inode& dir);
+    // ENOTEMPTY unless the merged directory has no visible entry.
+    Result<void> check_empty(int upper_dir, int lower_dir, bool opaque);
+    // Removes the whiteouts left in an upper directory that is empty in the merged view.
+    Result<void> clear_whiteouts(int upper_dir);
+
+    const Config& cfg() const { return cfg_; }
+    InodeTable& table() { return table_; }
+    int work() const { return cfg_.work_dir.get(); }
+    std::shared_ptr<Inode> root() const { return root_; }
+
+    layer::Override override_for_new(uid_t uid, gid_t gid, mode_t mode, dev_t rdev,
+                                     const Inode& parent);
+    std::optional<layer::Override> read_override(int upper_fd, mode_t real_mode);
+
+private:
+    Config cfg_;
+    InodeTable table_;
+    std::shared_ptr<Inode> root_;
+    std::atomic<uint64_t> tmp_counter_{0};
+    std::mutex dev_mu_;
+    std::vector<dev_t> devs_;  // index into st_ino's top byte, see present_ino
+};
+
+}  // namespace mbx::overlay

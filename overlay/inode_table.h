@@ -1,0 +1,128 @@
+// Inodes of the merged view and the table that maps host identities to them.
+//
+// An Inode is keyed by the (st_dev, st_ino) of the object that currently backs
+// it: the upper entry once it exists, else the lower one. Lower non-directories
+// with several hard links get one Inode per name (tag = hash of parent+name),
+// because copying one of them up must not change what the other names show —
+// overlayfs without an index behaves the same way.
+//
+// Lock order: Inode::mu before InodeTable::mu_; never the other way round.
+// Inode fds are written once (from -1 to an fd) and closed only when the Inode
+// dies, so a copy read under mu may be used after mu is released.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "overlay/layer_format.h"
+#include "overlay/sys/unique_fd.h"
+
+namespace mbx::overlay {
+
+struct InodeKey {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    uint64_t tag = 0;
+    bool operator==(const InodeKey&) const = default;
+};
+
+struct InodeKeyHash {
+    size_t operator()(const InodeKey& k) const {
+        return std::hash<uint64_t>()(k.ino * 0x9e3779b97f4a7c15ULL ^ k.dev ^ (k.tag << 1));
+    }
+};
+
+struct Inode : std::enable_shared_from_this<Inode> {
+    std::mutex mu;  // guards every field below except nlookup
+    UniqueFd upper;  // O_PATH in the layer, or empty
+    UniqueFd lower;  // O_PATH on the host, or empty
+    // Where the entry lives in the merged tree; copy-up needs it.
+    std::shared_ptr<Inode> parent;
+    std::string name;
+    mode_t type = 0;              // S_IFMT as presented
+    bool opaque = false;          // directory whose lower part is hidden
+    std::optional<layer::Override> ovr;  // presented owner/mode of the upper entry
+    uint64_t ino = 0;             // st_ino presented inside, fixed for the Inode's life
+    InodeKey key;                 // guarded by InodeTable::mu_
+
+    uint64_t nlookup = 0;         // kernel references; guarded by InodeTable::mu_
+
+    int fd_for_attr() const { return upper ? upper.get() : lower.get(); }
+};
+
+class InodeTable {
+public:
+    // Returns the Inode for key with one more kernel reference, creating it
+    // with make() if absent. make() runs under the table lock: keep it cheap.
+    template <typename Make>
+    std::shared_ptr<Inode> find_or_insert(const InodeKey& key, Make make) {
+        std::lock_guard lock(mu_);
+        auto it = index_.find(key);
+        if (it != index_.end()) {
+            it->second->nlookup++;
+            return live_.at(it->second);
+        }
+        std::shared_ptr<Inode> in = make();
+        if (!in) return nullptr;
+        in->key = key;
+        in->nlookup = 1;
+        index_.emplace(key, in.get());
+        live_.emplace(in.get(), in);
+        return in;
+    }
+
+    std::shared_ptr<Inode> find(const InodeKey& key) {
+        std::lock_guard lock(mu_);
+        auto it = index_.find(key);
+        return it == index_.end() ? nullptr : live_.at(it->second);
+    }
+
+    // The object backing `in` changed (copy-up): later lookups find it by the new key.
+    void rekey(Inode* in, const InodeKey& key) {
+        std::lock_guard lock(mu_);
+        auto it = index_.find(in->key);
+        if (it != index_.end() && it->second == in) index_.erase(it);
+        in->key = key;
+        if (live_.count(in)) index_.emplace(key, in);  // no-op if another Inode has the key
+    }
+
+    void add_lookup(Inode* in) {
+        std::lock_guard lock(mu_);
+        in->nlookup++;
+    }
+
+    // Drops n kernel references; at zero the Inode leaves the table and dies
+    // when the last child holding it as parent does.
+    void forget(Inode* in, uint64_t n) {
+        std::shared_ptr<Inode> doomed;  // destroyed outside the lock
+        std::lock_guard lock(mu_);
+        in->nlookup = n >= in->nlookup ? 0 : in->nlookup - n;
+        if (in->nlookup) return;
+        auto it = index_.find(in->key);
+        if (it != index_.end() && it->second == in) index_.erase(it);
+        auto l = live_.find(in);
+        if (l != live_.end()) {
+            doomed = std::move(l->second);
+            live_.erase(l);
+        }
+    }
+
+    size_t size() {
+        std::lock_guard lock(mu_);
+        return live_.size();
+    }
+
+private:
+    std::mutex mu_;
+    std::unordered_map<InodeKey, Inode*, InodeKeyHash> index_;  // by backing object
+    std::unordered_map<Inode*, std::shared_ptr<Inode>> live_;   // owns every Inode the kernel knows
+};
+
+}  // namespace mbx::overlay

@@ -1,0 +1,68 @@
+// The on-disk format of a session layer (documented in mbx-layer(5)):
+// whiteouts, opaque directories, the credential map (override_stat) and the
+// record of the host original kept with every copied-up entry.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "overlay/sys/result.h"
+
+namespace mbx::layer {
+
+// overlayfs "xwhiteout" convention (userxattr mode): an empty regular file with
+// this xattr hides the lower entry of the same name. A 0/0 character device is
+// accepted as a whiteout too, but never written (it cannot carry xattrs).
+inline constexpr const char* kWhiteoutXattr = "user.overlay.whiteout";
+// "y" on an upper directory: nothing of the lower directory shows through.
+inline constexpr const char* kOpaqueXattr = "user.overlay.opaque";
+// fuse-overlayfs / containers convention: "uid:gid:octal-mode[:type]".
+inline constexpr const char* kOverrideXattr = "user.containers.override_stat";
+// JSON record of the host original at copy-up (see Origin).
+inline constexpr const char* kOriginXattr = "user.mbx.origin";
+// Request channel from the sandbox's init to the server: set on a directory,
+// value "MODE RDEV NAME" creates a device node NAME (see launcher mknod emulation).
+inline constexpr const char* kMknodXattr = "user.mbx.mknod";
+
+// Names the sandbox may neither see nor set: they are the layer's own bookkeeping.
+bool is_internal_xattr(std::string_view name);
+
+// Presented ownership and mode of a layer entry, independent of the real
+// owner of the file in the layer (which is always the user running mbx).
+struct Override {
+    uint32_t uid = 0;
+    uint32_t gid = 0;
+    mode_t mode = 0;  // file type and permission bits
+    dev_t rdev = 0;
+};
+std::string format_override(const Override& o);
+// real_type: S_IFMT of the layer file, used when the value names no type.
+std::optional<Override> parse_override(std::string_view value, mode_t real_type);
+
+// Identity and content hash of the host entry an upper entry was copied from
+// (or a whiteout deleted): what the commit compares with the host to find conflicts.
+struct Origin {
+    uint64_t dev = 0;
+    uint64_t ino = 0;
+    int64_t size = 0;
+    int64_t mtime_ns = 0;
+    uint32_t mode = 0;
+    uint32_t uid = 0;  // owner as presented inside the sandbox
+    uint32_t gid = 0;
+    std::string xxh3;  // 32 hex digits of xxh3-128 for regular files, else empty
+};
+std::string format_origin(const Origin& o);
+std::optional<Origin> parse_origin(std::string_view value);
+Origin origin_from_stat(const struct stat& st);
+
+// Is dirfd/name (already stat'ed as st) a whiteout?
+bool is_whiteout(int dirfd, const char* name, const struct stat& st);
+// Is the directory (an fd to it) marked opaque?
+bool is_opaque(int dirfd);
+
+}  // namespace mbx::layer

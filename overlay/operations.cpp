@@ -1,0 +1,788 @@
+// The FUSE low-level operations of the merged view: one op_* per request,
+// each replying exactly once and never throwing. Host objects are reached
+// only through the O_PATH descriptors held by Inodes and *at() calls.
+#include <dirent.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "overlay/filesystem.h"
+#include "overlay/sys/sys.h"
+
+namespace mbx::overlay {
+
+namespace {
+
+struct FileHandle {
+    UniqueFd fd;
+};
+
+struct DirHandle {
+    std::vector<MergedEntry> entries;
+    bool loaded = false;
+};
+
+Filesystem& fsof(fuse_req_t req) { return *static_cast<Filesystem*>(fuse_req_userdata(req)); }
+FileHandle& fh(fuse_file_info* fi) { return *reinterpret_cast<FileHandle*>(fi->fh); }
+DirHandle& dh(fuse_file_info* fi) { return *reinterpret_cast<DirHandle*>(fi->fh); }
+
+mode_t layer_mode(mode_t presented) {
+    return (presented & 0777) | (S_ISDIR(presented) ? 0700 : 0600);
+}
+
+bool fill_entry(Filesystem& fs, const std::shared_ptr<Inode>& in, fuse_entry_param& e) {
+    auto st = fs.attr(*in);
+    if (!st) return false;
+    std::memset(&e, 0, sizeof e);
+    e.ino = reinterpret_cast<fuse_ino_t>(in.get());
+    e.attr = *st;
+    e.attr_timeout = fs.cfg().entry_timeout;
+    e.entry_timeout = fs.cfg().entry_timeout;
+    return true;
+}
+
+// Replies with an Inode that already carries the reference this reply hands
+// to the kernel.
+void reply_entry(fuse_req_t req, Filesystem& fs, const std::shared_ptr<Inode>& in) {
+    fuse_entry_param e;
+    if (!fill_entry(fs, in, e)) {
+        int err = errno ? errno : EIO;
+        fs.table().forget(in.get(), 1);
+        fuse_reply_err(req, err);
+        return;
+    }
+    fuse_reply_entry(req, &e);
+}
+
+int upper_of(Inode& in) {
+    std::lock_guard lock(in.mu);
+    return in.upper.get();
+}
+
+layer::Origin origin_of(Filesystem&, int upper_dir, const char* name, const Resolved& r) {
+    // A copied-up entry remembers the host original; otherwise it is the host entry now.
+    if (r.upper_exists && upper_dir >= 0) {
+        if (auto fd = sys::open_path(upper_dir, name)) {
+            if (auto v = sys::get_xattr(fd->get(), layer::kOriginXattr))
+                if (auto o = layer::parse_origin(*v)) return *o;
+        }
+    }
+    return layer::origin_from_stat(r.lower_st);
+}
+
+// Creates parent/name in the layer: build(tmp) makes the object in the work
+// directory, then its owner record is written and it is renamed into place.
+template <typename Build>
+void make_entry(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev,
+                Build build, fuse_file_info* fi = nullptr) {
+    Filesystem& fs = fsof(req);
+    if (std::strlen(name) > NAME_MAX) return (void)fuse_reply_err(req, ENAMETOOLONG);
+    auto p = fs.shared(parent);
+    auto res = fs.resolve(*p, name);
+    if (!res) return (void)fuse_reply_err(req, res.error());
+    if (res->exists()) return (void)fuse_reply_err(req, EEXIST);
+    if (auto r = fs.copy_up(p); !r) return (void)fuse_reply_err(req, r.error());
+    int pupper = upper_of(*p);
+
+    const fuse_ctx* ctx = fuse_req_ctx(req);
+    layer::Override ovr;
+    {
+        std::lock_guard lock(p->mu);
+        ovr = fs.override_for_new(ctx->uid, ctx->gid, mode, rdev, *p);
+    }
+    std::string tmp = fs.temp_name();
+    UniqueFd open_fd;
+    auto built = build(tmp.c_str(), open_fd);
+    if (!built) return (void)fuse_reply_err(req, built.error());
+    auto cleanup = [&](int err) {
+        open_fd.reset();
+        (void)sys::remove_tree_at(fs.work(), tmp.c_str());
+        fuse_reply_err(req, err);
+    };
+    if (!S_ISLNK(mode)) {
+        auto fd = sys::open_path(fs.work(), tmp.c_str());
+        if (!fd) return cleanup(fd.error());
+        if (auto r = sys::set_xattr(fd->get(), layer::kOverrideXattr, layer::format_override(ovr)); !r)
+            return cleanup(r.error());
+        // A directory made where a whiteout hid a host entry must not show
+        // what was under it.
+        if (S_ISDIR(mode) && res->whiteout)
+            if (auto r = sys::set_xattr(fd->get(), layer::kOpaqueXattr, "y"); !r) return cleanup(r.error());
+        if (::fchmodat(fs.work(), tmp.c_str(), layer_mode(S_ISDIR(mode) ? mode : (S_IFREG | (mode & 0777))), 0) < 0)
+            return cleanup(errno);
+    }
+    if (auto r = fs.install(tmp.c_str(), pupper, name, res->whiteout); !r) return cleanup(r.error());
+
+    auto in = fs.lookup(p, name);
+    if (!in) return (void)fuse_reply_err(req, in.error());
+    if (!fi) return reply_entry(req, fs, *in);
+    fuse_entry_param e;
+    if (!fill_entry(fs, *in, e)) {
+        fs.table().forget(in->get(), 1);
+        return (void)fuse_reply_err(req, EIO);
+    }
+    fi->fh = reinterpret_cast<uint64_t>(new FileHandle{std::move(open_fd)});
+    if (fuse_reply_create(req, &e, fi) != 0) {
+        delete reinterpret_cast<FileHandle*>(fi->fh);
+    }
+}
+
+// ---- operations
+
+void op_init(void*, fuse_conn_info* conn) {
+    // The kernel clears setuid bits itself (through setattr), so the owner
+    // record stays the one place modes live.
+    conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+    if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
+    if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
+    if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+    conn->want &= ~FUSE_CAP_POSIX_LOCKS;
+    conn->want &= ~FUSE_CAP_FLOCK_LOCKS;
+    conn->time_gran = 1;
+}
+
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    Filesystem& fs = fsof(req);
+    if (std::strlen(name) > NAME_MAX) return (void)fuse_reply_err(req, ENAMETOOLONG);
+    auto in = fs.lookup(fs.shared(parent), name);
+    if (!in) return (void)fuse_reply_err(req, in.error());
+    reply_entry(req, fs, *in);
+}
+
+void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t n) {
+    Filesystem& fs = fsof(req);
+    if (ino != FUSE_ROOT_ID) fs.table().forget(fs.inode(ino), n);
+    fuse_reply_none(req);
+}
+
+void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+    Filesystem& fs = fsof(req);
+    for (size_t i = 0; i < count; ++i)
+        if (forgets[i].ino != FUSE_ROOT_ID) fs.table().forget(fs.inode(forgets[i].ino), forgets[i].nlookup);
+    fuse_reply_none(req);
+}
+
+void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+    Filesystem& fs = fsof(req);
+    auto st = fs.attr(*fs.inode(ino));
+    if (!st) return (void)fuse_reply_err(req, st.error());
+    fuse_reply_attr(req, &*st, fs.cfg().entry_timeout);
+}
+
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fuse_file_info* fi) {
+    Filesystem& fs = fsof(req);
+    auto in = fs.shared(ino);
+    bool truncate_all = (valid & FUSE_SET_ATTR_SIZE) && attr->st_size == 0;
+    if (auto r = fs.copy_up(in, !truncate_all); !r) return (void)fuse_reply_err(req, r.error());
+    int ufd;
+    mode_t type;
+    {
+        std::lock_guard lock(in->mu);
+        ufd = in->upper.get();
+        type = in->type;
+        if (in->ovr && (valid & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
+            layer::Override o = *in->ovr;
+            if (valid & FUSE_SET_ATTR_MODE) o.mode = (o.mode & S_IFMT) | (attr->st_mode & 07777);
+            if (valid & FUSE_SET_ATTR_UID) o.uid = attr->st_uid;
+            if (valid & FUSE_SET_ATTR_GID) o.gid = attr->st_gid;
+            if (auto r = fs.write_override(*in, o); !r) return (void)fuse_reply_err(req, r.error());
+            if ((valid & FUSE_SET_ATTR_MODE) &&
+                ::chmod(sys::fd_path(ufd).c_str(), layer_mode(S_ISDIR(o.mode) ? o.mode : (S_IFREG | (o.mode & 0777)))) < 0)
+                return (void)fuse_reply_err(req, errno);
+        }
+        // Symlinks carry no owner record; their mode is fixed and owner
+        // changes are accepted and not kept (see mbx-layer(5)).
+    }
+    if (valid & FUSE_SET_ATTR_SIZE) {
+        int r;
+        if (fi) {
+            r = ::ftruncate(fh(fi).fd.get(), attr->st_size);
+        } else {
+            auto fd = sys::reopen(ufd, O_WRONLY);
+            if (!fd) return (void)fuse_reply_err(req, fd.error());
+            r = ::ftruncate(fd->get(), attr->st_size);
+        }
+        if (r < 0) return (void)fuse_reply_err(req, errno);
+    }
+    if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+        struct timespec ts[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
+        if (valid & FUSE_SET_ATTR_ATIME_NOW) ts[0].tv_nsec = UTIME_NOW;
+        else if (valid & FUSE_SET_ATTR_ATIME) ts[0] = attr->st_atim;
+        if (valid & FUSE_SET_ATTR_MTIME_NOW) ts[1].tv_nsec = UTIME_NOW;
+        else if (valid & FUSE_SET_ATTR_MTIME) ts[1] = attr->st_mtim;
+        int r;
+        if (fi && !S_ISLNK(type)) r = ::futimens(fh(fi).fd.get(), ts);
+        else r = ::utimensat(AT_FDCWD, sys::fd_path(ufd).c_str(), ts, 0);
+        if (r < 0) return (void)fuse_reply_err(req, errno);
+    }
+    op_getattr(req, ino, fi);
+}
+
+void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+    Filesystem& fs = fsof(req);
+    Inode& in = *fs.inode(ino);
+    int fd;
+    {
+        std::lock_guard lock(in.mu);
+        fd = in.fd_for_attr();
+    }
+    auto t = sys::readlink_fd(fd);
+    if (!t) return (void)fuse_reply_err(req, t.error());
+    fuse_reply_readlink(req, t->c_str());
+}
+
+Result<void> make_file(Filesystem& fs, const char* tmp, UniqueFd* keep, int flags) {
+    auto fd = sys::open_at(fs.work(), tmp, O_CREAT | O_EXCL | flags, 0600);
+    if (!fd) return Errno{fd.error()};
+    if (keep) *keep = std::move(*fd);
+    return {};
+}
+
+void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+    Filesystem& fs = fsof(req);
+    // Devices, FIFOs and sockets are empty layer files whose type is in the owner record.
+    make_entry(req, parent, name, mode, rdev, [&](const char* tmp, UniqueFd&) {
+        return make_file(fs, tmp, nullptr, O_WRONLY);
+    });
+}
+
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+    Filesystem& fs = fsof(req);
+    make_entry(req, parent, name, S_IFDIR | (mode & 07777), 0, [&](const char* tmp, UniqueFd&) -> Result<void> {
+        if (::mkdirat(fs.work(), tmp, 0700) < 0) return last_errno();
+        return {};
+    });
+}
+
+void op_symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+    Filesystem& fs = fsof(req);
+    make_entry(req, parent, name, S_IFLNK | 0777, 0, [&](const char* tmp, UniqueFd&) -> Result<void> {
+        if (::symlinkat(link, fs.work(), tmp) < 0) return last_errno();
+        return {};
+    });
+}
+
+void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+    Filesystem& fs = fsof(req);
+    int extra = fi->flags & (O_APPEND | O_DIRECT | O_SYNC | O_DSYNC | O_NOATIME);
+    make_entry(req, parent, name, S_IFREG | (mode & 07777), 0, [&](const char* tmp, UniqueFd& keep) {
+        return make_file(fs, tmp, &keep, O_RDWR | extra);
+    }, fi);
+}
+
+void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+    Filesystem& fs = fsof(req);
+    auto in = fs.shared(ino);
+    auto np = fs.shared(newparent);
+    auto res = fs.resolve(*np, newname);
+    if (!res) return (void)fuse_reply_err(req, res.error());
+    if (res->exists()) return (void)fuse_reply_err(req, EEXIST);
+    if (auto r = fs.copy_up(in); !r) return (void)fuse_reply_err(req, r.error());
+    if (auto r = fs.copy_up(np); !r) return (void)fuse_reply_err(req, r.error());
+    std::string tmp = fs.temp_name();
+    if (::linkat(AT_FDCWD, sys::fd_path(upper_of(*in)).c_str(), fs.work(), tmp.c_str(), AT_SYMLINK_FOLLOW) < 0)
+        return (void)fuse_reply_err(req, errno);
+    if (auto r = fs.install(tmp.c_str(), upper_of(*np), newname, res->whiteout); !r) {
+        ::unlinkat(fs.work(), tmp.c_str(), 0);
+        return (void)fuse_reply_err(req, r.error());
+    }
+    fs.table().add_lookup(in.get());
+    reply_entry(req, fs, in);
+}
+
+void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    Filesystem& fs = fsof(req);
+    auto p = fs.shared(parent);
+    auto res = fs.resolve(*p, name);
+    if (!res) return (void)fuse_reply_err(req, res.error());
+    if (!res->exists()) return (void)fuse_reply_err(req, ENOENT);
+    if (auto r = fs.copy_up(p); !r) return (void)fuse_reply_err(req, r.error());
+    int pupper = upper_of(*p);
+    Result<void> r;
+    if (res->lower_exists)
+        r = fs.put_whiteout(pupper, name, origin_of(fs, pupper, name, *res), res->upper_exists);
+    else if (::unlinkat(pupper, name, 0) < 0)
+        r = last_errno();
+    fuse_reply_err(req, r.error());
+}
+
+void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    Filesystem& fs = fsof(req);
+    auto p = fs.shared(parent);
+    auto res = fs.resolve(*p, name);
+    if (!res) return (void)fuse_reply_err(req, res.error());
+    if (!res->exists()) return (void)fuse_reply_err(req, ENOENT);
+    if (auto r = fs.copy_up(p); !r) return (void)fuse_reply_err(req, r.error());
+    int pupper = upper_of(*p);
+    int plower;
+    {
+        std::lock_guard lock(p->mu);
+        plower = p->opaque ? -1 : p->lower.get();
+    }
+    UniqueFd cu, cl;
+    if (res->upper_exists) {
+        auto fd = sys::open_path(pupper, name);
+        if (!fd) return (void)fuse_reply_err(req, fd.error());
+        cu = std::move(*fd);
+    }
+    if (res->lower_exists && plower >= 0 && S_ISDIR(res->lower_st.st_mode)) {
+        auto fd = sys::open_path(plower, name);
+        if (!fd) return (void)fuse_reply_err(req, fd.error());
+        cl = std::move(*fd);
+    }
+    bool opaque = cu && layer::is_opaque(cu.get());
+    if (auto r = fs.check_empty(cu ? cu.get() : -1, cl ? cl.get() : -1, opaque); !r)
+        return (void)fuse_reply_err(req, r.error());
+    Result<void> r;
+    if (res->upper_exists) {
+        if (auto c = fs.clear_whiteouts(cu.get()); !c) return (void)fuse_reply_err(req, c.error());
+        if (res->lower_exists) {
+            // Swap the emptied directory for a whiteout in one step.
+            layer::Origin origin = origin_of(fs, pupper, name, *res);
+            std::string tmp = fs.temp_name();
+            auto fd = sys::open_at(fs.work(), tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0600);
+            if (!fd) return (void)fuse_reply_err(req, fd.error());
+            r = sys::set_xattr(fd->get(), layer::kWhiteoutXattr, "y");
+            if (r) r = sys::set_xattr(fd->get(), layer::kOriginXattr, layer::format_origin(origin));
+            if (r) r = sys::rename_at(fs.work(), tmp.c_str(), pupper, name, RENAME_EXCHANGE);
+            if (r) r = sys::remove_tree_at(fs.work(), tmp.c_str());
+            else ::unlinkat(fs.work(), tmp.c_str(), 0);
+        } else if (::unlinkat(pupper, name, AT_REMOVEDIR) < 0) {
+            r = last_errno();
+        }
+    } else {
+        r = fs.put_whiteout(pupper, name, layer::origin_from_stat(res->lower_st), false);
+    }
+    fuse_reply_err(req, r.error());
+}
+
+void set_place(Inode& in, const std::shared_ptr<Inode>& parent, const char* name) {
+    std::lock_guard lock(in.mu);
+    in.parent = parent;
+    in.name = name;
+}
+
+// Copies the entry (a whole tree for directories) into the layer so that
+// renaming it is a rename inside the layer.
+Result<void> copy_up_for_rename(Filesystem& fs, const std::shared_ptr<Inode>& in) {
+    if (S_ISDIR(in->type)) return fs.copy_up_tree(in);
+    return fs.copy_up(in);
+}
+
+void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+               const char* newname, unsigned flags) {
+    Filesystem& fs = fsof(req);
+    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return (void)fuse_reply_err(req, EINVAL);
+    if (std::strlen(newname) > NAME_MAX) return (void)fuse_reply_err(req, ENAMETOOLONG);
+    auto p = fs.shared(parent);
+    auto np = fs.shared(newparent);
+    auto src = fs.resolve(*p, name);
+    if (!src) return (void)fuse_reply_err(req, src.error());
+    if (!src->exists()) return (void)fuse_reply_err(req, ENOENT);
+    auto dst = fs.resolve(*np, newname);
+    if (!dst) return (void)fuse_reply_err(req, dst.error());
+    if ((flags & RENAME_NOREPLACE) && dst->exists()) return (void)fuse_reply_err(req, EEXIST);
+    if ((flags & RENAME_EXCHANGE) && !dst->exists()) return (void)fuse_reply_err(req, ENOENT);
+
+    auto s = fs.lookup(p, name);
+    if (!s) return (void)fuse_reply_err(req, s.error());
+    std::shared_ptr<Inode> sin = *s;
+    std::shared_ptr<Inode> din;
+    auto done = [&](int err) {
+        fs.table().forget(sin.get(), 1);
+        if (din) fs.table().forget(din.get(), 1);
+        fuse_reply_err(req, err);
+    };
+    if (auto r = fs.copy_up(p); !r) return done(r.error());
+    if (auto r = fs.copy_up(np); !r) return done(r.error());
+    if (auto r = copy_up_for_rename(fs, sin); !r) return done(r.error());
+    int pupper = upper_of(*p), npupper = upper_of(*np);
+
+    if (flags & RENAME_EXCHANGE) {
+        auto d = fs.lookup(np, newname);
+        if (!d) return done(d.error());
+        din = *d;
+        if (auto r = copy_up_for_rename(fs, din); !r) return done(r.error());
+        if (auto r = sys::rename_at(pupper, name, npupper, newname, RENAME_EXCHANGE); !r) return done(r.error());
+        set_place(*sin, np, newname);
+        set_place(*din, p, name);
+        return done(0);
+    }
+
+    bool src_dir = S_ISDIR(sin->type);
+    if (dst->exists()) {
+        bool dst_dir = S_ISDIR(dst->upper_exists ? dst->upper_st.st_mode : dst->lower_st.st_mode);
+        if (dst_dir) {
+            UniqueFd du, dl;
+            if (dst->upper_exists) {
+                auto fd = sys::open_path(npupper, newname);
+                if (!fd) return done(fd.error());
+                du = std::move(*fd);
+            }
+            if (dst->lower_exists && S_ISDIR(dst->lower_st.st_mode)) {
+                std::lock_guard lock(np->mu);
+                if (auto fd = sys::open_path(np->lower.get(), newname)) dl = std::move(*fd);
+            }
+            bool opaque = du && layer::is_opaque(du.get());
+            if (auto r = fs.check_empty(du ? du.get() : -1, dl ? dl.get() : -1, opaque); !r)
+                return done(r.error());
+            if (du)
+                if (auto r = fs.clear_whiteouts(du.get()); !r) return done(r.error());
+        }
+    }
+    Result<void> r;
+    if (src_dir && dst->whiteout) {
+        // A directory cannot replace the whiteout file by rename: swap them,
+        // and the whiteout lands where the source was.
+        r = sys::rename_at(pupper, name, npupper, newname, RENAME_EXCHANGE);
+        if (r && !src->lower_exists) ::unlinkat(pupper, name, 0);
+        if (!r) return done(r.error());
+    } else {
+        r = sys::rename_at(pupper, name, npupper, newname, 0);
+        if (!r) return done(r.error());
+        if (src->lower_exists) {
+            layer::Origin origin = origin_of(fs, npupper, newname, *src);
+            if (auto w = fs.put_whiteout(pupper, name, origin, false); !w) return done(w.error());
+        }
+    }
+    set_place(*sin, np, newname);
+    done(0);
+}
+
+void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    Filesystem& fs = fsof(req);
+    auto in = fs.shared(ino);
+    bool writes = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+    if (writes)
+        if (auto r = fs.copy_up(in, !(fi->flags & O_TRUNC)); !r) return (void)fuse_reply_err(req, r.error());
+    int src;
+    {
+        std::lock_guard lock(in->mu);
+        src = in->upper ? in->upper.get() : in->lower.get();
+    }
+    auto fd = sys::reopen(src, fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY));
+    if (!fd) return (void)fuse_reply_err(req, fd.error());
+    fi->fh = reinterpret_cast<uint64_t>(new FileHandle{std::move(*fd)});
+    if (fuse_reply_open(req, fi) != 0) delete reinterpret_cast<FileHandle*>(fi->fh);
+}
+
+void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+    fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+    buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+    buf.buf[0].fd = fh(fi).fd.get();
+    buf.buf[0].pos = off;
+    fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+void op_write_buf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in_buf, off_t off, fuse_file_info* fi) {
+    fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in_buf));
+    out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+    out.buf[0].fd = fh(fi).fd.get();
+    out.buf[0].pos = off;
+    ssize_t n = fuse_buf_copy(&out, in_buf, static_cast<fuse_buf_copy_flags>(0));
+    if (n < 0) return (void)fuse_reply_err(req, static_cast<int>(-n));
+    fuse_reply_write(req, static_cast<size_t>(n));
+}
+
+void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    // close() of a duplicate reports delayed write errors, as close(2) would.
+    int r = ::close(::dup(fh(fi).fd.get()));
+    fuse_reply_err(req, r < 0 ? errno : 0);
+}
+
+void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    delete reinterpret_cast<FileHandle*>(fi->fh);
+    fuse_reply_err(req, 0);
+}
+
+void op_fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
+    int fd = fh(fi).fd.get();
+    int r = datasync ? ::fdatasync(fd) : ::fsync(fd);
+    fuse_reply_err(req, r < 0 ? errno : 0);
+}
+
+void op_fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fuse_file_info* fi) {
+    int r = ::fallocate(fh(fi).fd.get(), mode, off, len);
+    fuse_reply_err(req, r < 0 ? errno : 0);
+}
+
+void op_lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
+    off_t r = ::lseek(fh(fi).fd.get(), off, whence);
+    if (r < 0) return (void)fuse_reply_err(req, errno);
+    fuse_reply_lseek(req, r);
+}
+
+void op_opendir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    fi->fh = reinterpret_cast<uint64_t>(new DirHandle);
+    if (fuse_reply_open(req, fi) != 0) delete reinterpret_cast<DirHandle*>(fi->fh);
+}
+
+void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi, bool plus) {
+    Filesystem& fs = fsof(req);
+    auto dir = fs.shared(ino);
+    DirHandle& d = dh(fi);
+    // A listing is merged once per open handle (and again on rewinddir).
+    if (off == 0 || !d.loaded) {
+        auto l = fs.list(*dir);
+        if (!l) return (void)fuse_reply_err(req, l.error());
+        d.entries = std::move(*l);
+        d.loaded = true;
+    }
+    std::unique_ptr<char[]> buf(new char[size]);
+    char* p = buf.get();
+    size_t rem = size;
+    size_t total = d.entries.size() + 2;
+    for (size_t i = static_cast<size_t>(off); i < total; ++i) {
+        const char* name;
+        uint64_t eino;
+        unsigned char type;
+        if (i < 2) {
+            name = i == 0 ? "." : "..";
+            eino = dir->ino;
+            type = DT_DIR;
+        } else {
+            const MergedEntry& e = d.entries[i - 2];
+            name = e.name.c_str();
+            eino = e.ino;
+            type = e.type;
+        }
+        size_t n;
+        if (plus) {
+            fuse_entry_param e{};
+            std::shared_ptr<Inode> child;
+            if (i < 2) {
+                e.attr.st_ino = eino;
+                e.attr.st_mode = DTTOIF(type);
+            } else {
+                auto c = fs.lookup(dir, name);
+                if (!c) continue;  // vanished since the listing was taken
+                child = *c;
+                if (!fill_entry(fs, child, e)) {
+                    fs.table().forget(child.get(), 1);
+                    continue;
+                }
+            }
+            n = fuse_add_direntry_plus(req, p, rem, name, &e, static_cast<off_t>(i + 1));
+            if (n > rem) {
+                if (child) fs.table().forget(child.get(), 1);
+                break;
+            }
+        } else {
+            struct stat st {};
+            st.st_ino = eino;
+            st.st_mode = DTTOIF(type);
+            n = fuse_add_direntry(req, p, rem, name, &st, static_cast<off_t>(i + 1));
+            if (n > rem) break;
+        }
+        p += n;
+        rem -= n;
+    }
+    fuse_reply_buf(req, buf.get(), size - rem);
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+    do_readdir(req, ino, size, off, fi, false);
+}
+
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+    do_readdir(req, ino, size, off, fi, true);
+}
+
+void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    delete reinterpret_cast<DirHandle*>(fi->fh);
+    fuse_reply_err(req, 0);
+}
+
+void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
+    Filesystem& fs = fsof(req);
+    Inode& in = *fs.inode(ino);
+    int src;
+    {
+        std::lock_guard lock(in.mu);
+        src = in.upper.get();
+    }
+    if (src < 0) return (void)fuse_reply_err(req, 0);  // nothing of it is in the layer
+    auto fd = sys::reopen(src, O_RDONLY | O_DIRECTORY);
+    if (!fd) return (void)fuse_reply_err(req, fd.error());
+    fuse_reply_err(req, ::fsync(fd->get()) < 0 ? errno : 0);
+}
+
+void op_statfs(fuse_req_t req, fuse_ino_t) {
+    // Writes land in the layer, so its filesystem is the one that fills up.
+    struct statvfs sv;
+    if (::fstatvfs(fsof(req).cfg().upper_root.get(), &sv) < 0) return (void)fuse_reply_err(req, errno);
+    fuse_reply_statfs(req, &sv);
+}
+
+// The sandbox's init asks for a device node through this xattr on the parent
+// directory, because the kernel refuses mknod of devices to any user namespace
+// (CAP_MKNOD is checked in the initial one). See launcher/mknod emulation.
+void mknod_request(fuse_req_t req, fuse_ino_t dir, const char* value, size_t size) {
+    if (fuse_req_ctx(req)->uid != 0) return (void)fuse_reply_err(req, EPERM);
+    std::string v(value, size);
+    unsigned long mode, rdev;
+    int consumed = 0;
+    if (std::sscanf(v.c_str(), "%lo %lu %n", &mode, &rdev, &consumed) < 2 || consumed <= 0 ||
+        static_cast<size_t>(consumed) >= v.size())
+        return (void)fuse_reply_err(req, EINVAL);
+    std::string name = v.substr(consumed);
+    if (name.find('/') != std::string::npos || name == "." || name == "..")
+        return (void)fuse_reply_err(req, EINVAL);
+    if (!S_ISCHR(mode) && !S_ISBLK(mode)) return (void)fuse_reply_err(req, EINVAL);
+    Filesystem& fs = fsof(req);
+    // Reuse the creation path; reply_entry is replaced by a plain reply.
+    auto p = fs.shared(dir);
+    auto res = fs.resolve(*p, name.c_str());
+    if (!res) return (void)fuse_reply_err(req, res.error());
+    if (res->exists()) return (void)fuse_reply_err(req, EEXIST);
+    if (auto r = fs.copy_up(p); !r) return (void)fuse_reply_err(req, r.error());
+    layer::Override ovr;
+    {
+        std::lock_guard lock(p->mu);
+        ovr = fs.override_for_new(0, fuse_req_ctx(req)->gid, static_cast<mode_t>(mode), static_cast<dev_t>(rdev), *p);
+    }
+    std::string tmp = fs.temp_name();
+    auto fd = sys::open_at(fs.work(), tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0600);
+    if (!fd) return (void)fuse_reply_err(req, fd.error());
+    Result<void> r = sys::set_xattr(fd->get(), layer::kOverrideXattr, layer::format_override(ovr));
+    if (r) r = fs.install(tmp.c_str(), upper_of(*p), name.c_str(), res->whiteout);
+    if (!r) ::unlinkat(fs.work(), tmp.c_str(), 0);
+    fuse_reply_err(req, r.error());
+}
+
+void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                 int flags) {
+    Filesystem& fs = fsof(req);
+    auto in = fs.shared(ino);
+    if (std::strcmp(name, layer::kMknodXattr) == 0 && S_ISDIR(in->type))
+        return mknod_request(req, ino, value, size);
+    if (layer::is_internal_xattr(name)) return (void)fuse_reply_err(req, EPERM);
+    if (auto r = fs.copy_up(in); !r) return (void)fuse_reply_err(req, r.error());
+    auto r = sys::set_xattr(upper_of(*in), name, std::string_view(value, size), flags);
+    fuse_reply_err(req, r.error());
+}
+
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+    Filesystem& fs = fsof(req);
+    if (layer::is_internal_xattr(name)) return (void)fuse_reply_err(req, ENODATA);
+    Inode& in = *fs.inode(ino);
+    int fd;
+    {
+        std::lock_guard lock(in.mu);
+        fd = in.fd_for_attr();
+    }
+    auto v = sys::get_xattr(fd, name);
+    if (!v) return (void)fuse_reply_err(req, v.error());
+    if (size == 0) return (void)fuse_reply_xattr(req, v->size());
+    if (v->size() > size) return (void)fuse_reply_err(req, ERANGE);
+    fuse_reply_buf(req, v->data(), v->size());
+}
+
+void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+    Filesystem& fs = fsof(req);
+    Inode& in = *fs.inode(ino);
+    int fd;
+    {
+        std::lock_guard lock(in.mu);
+        fd = in.fd_for_attr();
+    }
+    auto names = sys::list_xattr(fd);
+    std::string out;
+    if (names) {
+        for (auto& n : *names)
+            if (!layer::is_internal_xattr(n)) out.append(n).push_back('\0');
+    } else if (names.error() != ENOTSUP && names.error() != EPERM) {
+        return (void)fuse_reply_err(req, names.error());
+    }
+    if (size == 0) return (void)fuse_reply_xattr(req, out.size());
+    if (out.size() > size) return (void)fuse_reply_err(req, ERANGE);
+    fuse_reply_buf(req, out.data(), out.size());
+}
+
+void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+    Filesystem& fs = fsof(req);
+    if (layer::is_internal_xattr(name)) return (void)fuse_reply_err(req, ENODATA);
+    auto in = fs.shared(ino);
+    if (auto r = fs.copy_up(in); !r) return (void)fuse_reply_err(req, r.error());
+    auto r = sys::remove_xattr(upper_of(*in), name);
+    fuse_reply_err(req, r.error());
+}
+
+const fuse_lowlevel_ops kOps = [] {
+    fuse_lowlevel_ops o{};
+    o.init = op_init;
+    o.lookup = op_lookup;
+    o.forget = op_forget;
+    o.forget_multi = op_forget_multi;
+    o.getattr = op_getattr;
+    o.setattr = op_setattr;
+    o.readlink = op_readlink;
+    o.mknod = op_mknod;
+    o.mkdir = op_mkdir;
+    o.unlink = op_unlink;
+    o.rmdir = op_rmdir;
+    o.symlink = op_symlink;
+    o.rename = op_rename;
+    o.link = op_link;
+    o.open = op_open;
+    o.read = op_read;
+    o.write_buf = op_write_buf;
+    o.flush = op_flush;
+    o.release = op_release;
+    o.fsync = op_fsync;
+    o.opendir = op_opendir;
+    o.readdir = op_readdir;
+    o.readdirplus = op_readdirplus;
+    o.releasedir = op_releasedir;
+    o.fsyncdir = op_fsyncdir;
+    o.statfs = op_statfs;
+    o.setxattr = op_setxattr;
+    o.getxattr = op_getxattr;
+    o.listxattr = op_listxattr;
+    o.removexattr = op_removexattr;
+    o.create = op_create;
+    o.fallocate = op_fallocate;
+    o.lseek = op_lseek;
+    return o;
+}();
+
+}  // namespace
+
+Server::Server(Config cfg) : fs_(std::make_unique<Filesystem>(std::move(cfg))) {}
+
+Server::~Server() {
+    if (se_) fuse_session_destroy(se_);
+}
+
+int Server::serve(UniqueFd fuse_fd) {
+    const char* argv[] = {"mbx", nullptr};
+    fuse_args args = FUSE_ARGS_INIT(1, const_cast<char**>(argv));
+    se_ = fuse_session_new(&args, &kOps, sizeof kOps, fs_.get());
+    if (!se_) return EIO;
+    // "/dev/fd/N" makes libfuse adopt an already-mounted device descriptor.
+    std::string dev = "/dev/fd/" + std::to_string(fuse_fd.get());
+    if (fuse_session_mount(se_, dev.c_str()) != 0) return EIO;
+    fuse_fd.release();
+    fuse_loop_config* lc = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_clone_fd(lc, 1);
+    fuse_loop_cfg_set_max_threads(lc, fs_->cfg().max_threads);
+    int r = fuse_session_loop_mt(se_, lc);
+    fuse_loop_cfg_destroy(lc);
+    // The kernel ends the connection with ENODEV when the mount is gone: that is a normal end.
+    return r == -ENODEV || r == 0 ? 0 : -r;
+}
+
+void Server::stop() {
+    if (se_) fuse_session_exit(se_);
+}
+
+}  // namespace mbx::overlay

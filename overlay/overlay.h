@@ -1,0 +1,64 @@
+// The copy-on-write filesystem served over FUSE: a merged view of a read-only
+// lower tree (the host's "/") and a writable upper tree (the session layer).
+// Public entry point of the overlay library; the FUSE operations live in
+// overlay.cpp, the inode table in inode_table.h, copy-up in copy_up.cpp.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "overlay/sys/unique_fd.h"
+
+namespace mbx::overlay {
+
+// How host owners are presented inside the sandbox (ids of the FUSE mount's
+// user namespace). Layer entries carry their own presented owner (override_stat).
+struct IdPolicy {
+    // With a single id mapped into the sandbox (no subuid range), the kernel
+    // would deny fake root on files of unmapped owners, so every host owner is
+    // presented as 0 there: fake root may write anywhere in the view.
+    bool all_as_root = false;
+
+    uint32_t uid(uint32_t host) const { return all_as_root ? 0 : host; }
+    uint32_t gid(uint32_t host) const { return all_as_root ? 0 : host; }
+};
+
+struct Config {
+    UniqueFd lower_root;  // O_PATH of the host "/"
+    UniqueFd upper_root;  // O_PATH of the session's layer/
+    UniqueFd work_dir;    // O_PATH of the session's work/ (same filesystem as layer/)
+    IdPolicy ids;
+    // Host objects (st_dev, st_ino) that do not exist inside: --hide paths, $MBX_HOME.
+    std::vector<std::pair<dev_t, ino_t>> hidden;
+    double entry_timeout = 1.0;  // seconds the kernel may cache names and attributes
+    unsigned max_threads = 8;
+};
+
+class Filesystem;
+
+// Serves one mounted FUSE connection until the mount goes away.
+class Server {
+public:
+    explicit Server(Config cfg);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    // Serves requests arriving on fuse_fd (an already-mounted /dev/fuse
+    // descriptor; ownership passes to the server). Returns 0 when the
+    // connection ended normally, else an errno.
+    int serve(UniqueFd fuse_fd);
+    // Makes serve() return soon (from another thread).
+    void stop();
+
+private:
+    std::unique_ptr<Filesystem> fs_;
+    struct fuse_session* se_ = nullptr;
+};
+
+}  // namespace mbx::overlay

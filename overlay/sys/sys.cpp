@@ -1,0 +1,155 @@
+#include "overlay/sys/sys.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+namespace mbx::sys {
+
+std::string fd_path(int fd) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "/proc/self/fd/%d", fd);
+    return buf;
+}
+
+Result<UniqueFd> open_path(int dirfd, const char* name) {
+    int fd = ::openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return last_errno();
+    return UniqueFd(fd);
+}
+
+Result<UniqueFd> open_at(int dirfd, const char* name, int flags, mode_t mode) {
+    int fd = ::openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0) return last_errno();
+    return UniqueFd(fd);
+}
+
+Result<UniqueFd> reopen(int opath_fd, int flags) {
+    // The magic link is our own descriptor, not a path the sandbox controls.
+    int fd = ::open(fd_path(opath_fd).c_str(), (flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) | O_CLOEXEC);
+    if (fd < 0) return last_errno();
+    return UniqueFd(fd);
+}
+
+Result<struct stat> stat_fd(int fd) {
+    struct stat st;
+    if (::fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) return last_errno();
+    return st;
+}
+
+Result<struct stat> stat_at(int dirfd, const char* name) {
+    struct stat st;
+    if (::fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) return last_errno();
+    return st;
+}
+
+Result<std::string> readlink_fd(int opath_fd) {
+    std::string buf(256, '\0');
+    for (;;) {
+        ssize_t n = ::readlinkat(opath_fd, "", buf.data(), buf.size());
+        if (n < 0) return last_errno();
+        if (static_cast<size_t>(n) < buf.size()) {
+            buf.resize(n);
+            return buf;
+        }
+        buf.resize(buf.size() * 2);
+    }
+}
+
+Result<std::string> get_xattr(int fd, const char* name) {
+    std::string p = fd_path(fd);
+    std::string buf(256, '\0');
+    for (;;) {
+        ssize_t n = ::getxattr(p.c_str(), name, buf.data(), buf.size());
+        if (n >= 0) {
+            buf.resize(n);
+            return buf;
+        }
+        if (errno != ERANGE) return last_errno();
+        n = ::getxattr(p.c_str(), name, nullptr, 0);
+        if (n < 0) return last_errno();
+        buf.resize(n + 1);
+    }
+}
+
+Result<void> set_xattr(int fd, const char* name, std::string_view value, int flags) {
+    if (::setxattr(fd_path(fd).c_str(), name, value.data(), value.size(), flags) < 0)
+        return last_errno();
+    return {};
+}
+
+Result<void> remove_xattr(int fd, const char* name) {
+    if (::removexattr(fd_path(fd).c_str(), name) < 0) return last_errno();
+    return {};
+}
+
+Result<std::vector<std::string>> list_xattr(int fd) {
+    std::string p = fd_path(fd);
+    std::string buf(1024, '\0');
+    ssize_t n;
+    for (;;) {
+        n = ::listxattr(p.c_str(), buf.data(), buf.size());
+        if (n >= 0) break;
+        if (errno != ERANGE) return last_errno();
+        n = ::listxattr(p.c_str(), nullptr, 0);
+        if (n < 0) return last_errno();
+        buf.resize(n + 1);
+    }
+    std::vector<std::string> names;
+    for (size_t i = 0; i < static_cast<size_t>(n);) {
+        std::string name(buf.data() + i);
+        i += name.size() + 1;
+        if (!name.empty()) names.push_back(std::move(name));
+    }
+    return names;
+}
+
+Result<void> rename_at(int olddir, const char* oldname, int newdir, const char* newname,
+                       unsigned flags) {
+    if (::renameat2(olddir, oldname, newdir, newname, flags) < 0) return last_errno();
+    return {};
+}
+
+Result<std::vector<DirEntry>> read_dir(int dirfd) {
+    int fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return last_errno();
+    DIR* d = ::fdopendir(fd);
+    if (!d) {
+        int e = errno;
+        ::close(fd);
+        return Errno{e};
+    }
+    std::vector<DirEntry> out;
+    errno = 0;
+    while (struct dirent* de = ::readdir(d)) {
+        if (de->d_name[0] == '.' &&
+            (de->d_name[1] == 0 || (de->d_name[1] == '.' && de->d_name[2] == 0)))
+            continue;
+        out.push_back({de->d_name, de->d_ino, de->d_type});
+    }
+    int e = errno;
+    ::closedir(d);
+    if (e) return Errno{e};
+    return out;
+}
+
+Result<void> remove_tree_at(int dirfd, const char* name) {
+    if (::unlinkat(dirfd, name, 0) == 0) return {};
+    if (errno != EISDIR && errno != EPERM) return last_errno();
+    int fd = ::openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return last_errno();
+    UniqueFd dir(fd);
+    auto entries = read_dir(dir.get());
+    if (!entries) return Errno{entries.error()};
+    for (auto& e : *entries) {
+        auto r = remove_tree_at(dir.get(), e.name.c_str());
+        if (!r && r.error() != ENOENT) return r;
+    }
+    if (::unlinkat(dirfd, name, AT_REMOVEDIR) < 0) return last_errno();
+    return {};
+}
+
+}  // namespace mbx::sys

@@ -1,0 +1,226 @@
+#include "src/launcher.h"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <future>
+#include <thread>
+
+#include "commit/change_scan.h"
+#include "overlay/overlay.h"
+#include "overlay/sys/sys.h"
+#include "src/error.h"
+#include "src/fd_passing.h"
+#include "src/id_map.h"
+#include "src/sandbox.h"
+#include "src/summary.h"
+
+namespace mbx {
+
+namespace {
+
+volatile sig_atomic_t g_child = 0;
+
+void forward_signal(int sig) {
+    if (g_child > 0) ::kill(g_child, sig);
+}
+
+void check_fuse_access() {
+    int fd = ::open("/dev/fuse", O_RDWR | O_CLOEXEC);
+    if (fd >= 0) {
+        ::close(fd);
+        return;
+    }
+    if (errno == ENOENT || errno == ENODEV)
+        throw UserError("/dev/fuse is missing: load the FUSE module (modprobe fuse) and install fuse3");
+    throw UserError(std::string("cannot open /dev/fuse: ") + std::strerror(errno) +
+                    "; make it usable by you as stock Debian does (chmod 0666 /dev/fuse)");
+}
+
+std::string user_name(uid_t uid) {
+    if (struct passwd* pw = ::getpwuid(uid)) return pw->pw_name;
+    return std::to_string(uid);
+}
+
+UniqueFd open_dir(int at, const std::string& path) {
+    int fd = ::openat(at, path.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) throw UserError(sys_error("open", path));
+    return UniqueFd(fd);
+}
+
+std::pair<dev_t, ino_t> identity(const std::string& path, const char* what) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) < 0) throw UserError(std::string(what) + " " + sys_error("stat", path));
+    return {st.st_dev, st.st_ino};
+}
+
+std::string current_dir() {
+    char buf[4096];
+    if (::getcwd(buf, sizeof buf)) return buf;
+    return "/";
+}
+
+// The terminal goes back to mbx's process group once the command is gone
+// (an interactive shell inside may have taken it).
+void reclaim_terminal() {
+    if (!::isatty(STDIN_FILENO)) return;
+    if (::tcgetpgrp(STDIN_FILENO) == ::getpgrp()) return;
+    struct sigaction ign {}, old {};
+    ign.sa_handler = SIG_IGN;
+    ::sigaction(SIGTTOU, &ign, &old);
+    ::tcsetpgrp(STDIN_FILENO, ::getpgrp());
+    ::sigaction(SIGTTOU, &old, nullptr);
+}
+
+}  // namespace
+
+int run_sandboxed(const RunOptions& opt, SessionStore& store) {
+    if (opt.argv.empty()) throw UserError("no command given: mbx run [OPTIONS] -- CMD [ARGS...]");
+    if (opt.net != "host" && opt.net != "none")
+        throw UserError("--net " + opt.net + ": use --net none or --net host");
+    for (auto& p : opt.bind)
+        if (p.empty() || p[0] != '/') throw UserError("--bind " + p + ": give an absolute path");
+    for (auto& p : opt.hide)
+        if (p.empty() || p[0] != '/') throw UserError("--hide " + p + ": give an absolute path");
+    check_fuse_access();
+
+    uid_t uid = ::getuid();
+    gid_t gid = ::getgid();
+    std::optional<SubRange> subuid, subgid;
+    if (uid != 0) {
+        std::string name = user_name(uid);
+        subuid = find_subrange("/etc/subuid", name, uid);
+        subgid = find_subrange("/etc/subgid", name, gid);
+    }
+    IdMaps maps = plan_id_maps(uid, gid, opt.keep_user, subuid, subgid);
+
+    overlay::Config cfg;
+    Session session = store.open(opt.session, true);
+    cfg.hidden.push_back(identity(store.home(), "$MBX_HOME"));
+    for (auto& h : opt.hide) cfg.hidden.push_back(identity(h, "--hide"));
+    cfg.lower_root = open_dir(AT_FDCWD, "/");
+    cfg.upper_root = open_dir(session.dir_fd(), "layer");
+    cfg.work_dir = open_dir(session.dir_fd(), "work");
+    cfg.ids.all_as_root = maps.single && !opt.keep_user && uid != 0;
+
+    SandboxPlan plan;
+    plan.argv = opt.argv;
+    plan.cwd = current_dir();
+    plan.binds = opt.bind;
+    plan.keep_tmp = opt.keep_tmp;
+    plan.net_none = opt.net == "none";
+    plan.emulate_mknod = !opt.keep_user || uid == 0;
+    plan.inside_uid = maps.inside_uid;
+    plan.inside_gid = maps.inside_gid;
+    plan.may_setgroups = !maps.single;
+
+    int sp[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) throw UserError(sys_error("socketpair", ""));
+    UniqueFd ours(sp[0]), theirs(sp[1]);
+
+    RunRecord record;
+    record.argv = opt.argv;
+    record.started = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+
+    unsigned long flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | SIGCHLD;
+    if (plan.net_none) flags |= CLONE_NEWNET;
+    std::fflush(nullptr);
+    // A raw clone gives fork() semantics with the new namespaces at once; mbx
+    // is still single-threaded here (the FUSE threads start later).
+    pid_t child = static_cast<pid_t>(::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, 0));
+    if (child < 0) {
+        int e = errno;
+        if (e == EPERM || e == ENOSPC || e == EUSERS || e == EINVAL)
+            throw UserError(std::string("cannot create a user namespace: ") + std::strerror(e) +
+                            "; enable them (sysctl user.max_user_namespaces=15000, "
+                            "kernel.unprivileged_userns_clone=1)");
+        throw UserError(sys_error("clone", "", e));
+    }
+    if (child == 0) {
+        // Die with mbx, whatever kills it: the sandbox must not outlive its server.
+        // (If mbx died before this, the socket below reads end-of-stream.)
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int sock = ::dup(theirs.get());
+        // Nothing of the host may stay open in the sandbox but stdio and the socket.
+        ::close_range(3, sock - 1, 0);
+        ::close_range(sock + 1, ~0U, 0);
+        sandbox_main(plan, sock);
+    }
+    theirs.reset();
+    g_child = child;
+
+    auto reap = [&]() {
+        int status = 0;
+        while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+        }
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    };
+    try {
+        apply_id_maps(child, maps);
+    } catch (...) {
+        ::kill(child, SIGKILL);
+        reap();
+        throw;
+    }
+    send_msg(ours.get(), "go");
+    std::string msg;
+    UniqueFd fuse_fd;
+    if (!recv_msg(ours.get(), msg, &fuse_fd) || msg != "F" || !fuse_fd) {
+        // The sandbox said why on stderr.
+        return reap();
+    }
+
+    struct sigaction ign {}, fwd {};
+    ign.sa_handler = SIG_IGN;
+    fwd.sa_handler = forward_signal;
+    ::sigaction(SIGINT, &ign, nullptr);
+    ::sigaction(SIGQUIT, &ign, nullptr);
+    ::sigaction(SIGTERM, &fwd, nullptr);
+    ::sigaction(SIGHUP, &fwd, nullptr);
+
+    overlay::Server server(std::move(cfg));
+    std::promise<int> served;
+    auto served_f = served.get_future();
+    std::thread loop([&server, &served, fd = std::move(fuse_fd)]() mutable {
+        served.set_value(server.serve(std::move(fd)));
+    });
+
+    int code = reap();
+    reclaim_terminal();
+    // With the sandbox gone its mount namespace is gone and the connection ends.
+    bool ended = served_f.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+    if (ended) {
+        loop.join();
+    } else {
+        spdlog::warn("the FUSE connection outlived the sandbox (a descriptor of it escaped?)");
+        loop.detach();
+    }
+
+    record.ended = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+    record.exit_status = code;
+    session.meta().runs.push_back(record);
+    session.meta().last_used = record.ended;
+    session.save_meta();
+    print_summary(session);
+    if (!ended) {
+        std::fflush(nullptr);
+        std::_Exit(code);  // a serving thread still holds the session: do not unwind under it
+    }
+    return code;
+}
+
+}  // namespace mbx

@@ -1,0 +1,26 @@
+// mbx run, from the outside: creates the namespaces, writes the id maps,
+// serves the FUSE view the sandbox mounted, waits for the command, and reports.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "src/session_store.h"
+
+namespace mbx {
+
+struct RunOptions {
+    std::optional<std::string> session;
+    bool keep_user = false;
+    std::string net = "host";
+    std::vector<std::string> hide;
+    std::vector<std::string> bind;
+    bool keep_tmp = false;
+    std::vector<std::string> argv;
+};
+
+// Returns the command's exit status (128+N if killed by signal N).
+int run_sandboxed(const RunOptions& opt, SessionStore& store);
+
+}  // namespace mbx

@@ -1,0 +1,71 @@
+// mbx: the command line. Every command and option is declared here with
+// CLI11; the work is done by the session store, the launcher and commit/.
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "src/commands.h"
+#include "src/error.h"
+#include "src/launcher.h"
+
+int main(int argc, char** argv) {
+    spdlog::set_pattern("mbx: %l: %v");
+    spdlog::set_level(spdlog::level::warn);
+
+    CLI::App app{"mbx: run a command in a copy-on-write sandbox, then review and keep or drop its changes"};
+    app.set_version_flag("--version", std::string("mbx ") + MBX_VERSION);
+    app.require_subcommand(1);
+    bool verbose = false;
+    app.add_flag("-v,--verbose", verbose, "Print diagnostics");
+    app.footer("Sessions live in $MBX_HOME (default ~/.local/share/mbx). See mbx(1).");
+
+    mbx::RunOptions run;
+    auto* c_run = app.add_subcommand("run", "Run CMD in a sandbox; its writes land in a session's layer");
+    c_run->add_option("--session", run.session, "Session to create or continue (default: a new one)");
+    c_run->add_flag("--user", run.keep_user, "Keep your own identity inside (default: fake root)");
+    c_run->add_option("--net", run.net, "Network: host (default) or none (loopback only)")
+        ->check(CLI::IsMember({"host", "none"}));
+    c_run->add_option("--hide", run.hide, "Make a host path invisible inside (repeatable)");
+    c_run->add_option("--bind", run.bind, "Show a host path writable at the same place (repeatable)");
+    c_run->add_flag("--keep-tmp", run.keep_tmp, "Layer /tmp and /var/tmp instead of private tmpfs");
+    c_run->add_option("command", run.argv, "The command and its arguments, after --")->required();
+    c_run->footer("Example: mbx run -- make install");
+
+    mbx::SessionArgs list_args, status_args, discard_args;
+    auto* c_list = app.add_subcommand("list", "List sessions: age, size, changes, last command");
+    c_list->add_flag("--json", list_args.json, "Print JSON");
+    auto* c_status = app.add_subcommand("status", "List the changes of a session (default: most recent)");
+    c_status->add_option("session", status_args.session, "Session name");
+    c_status->add_flag("--json", status_args.json, "Print JSON");
+    auto* c_discard = app.add_subcommand("discard", "Throw a session away (default: most recent)");
+    c_discard->add_option("session", discard_args.session, "Session name");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        if (e.get_exit_code() == 0) return app.exit(e);
+        std::fprintf(stderr, "mbx: %s (see 'mbx %s--help')\n", e.what(),
+                     app.get_subcommands().empty() ? "" : (app.get_subcommands()[0]->get_name() + " ").c_str());
+        return 125;
+    }
+    if (verbose) spdlog::set_level(spdlog::level::debug);
+
+    try {
+        mbx::SessionStore store(mbx::SessionStore::default_home());
+        if (*c_run) return mbx::run_sandboxed(run, store);
+        if (*c_list) return mbx::cmd_list(store, list_args);
+        if (*c_status) return mbx::cmd_status(store, status_args);
+        if (*c_discard) return mbx::cmd_discard(store, discard_args);
+    } catch (const mbx::UserError& e) {
+        std::fprintf(stderr, "mbx: %s\n", e.what());
+        return 125;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "mbx: internal error: %s\n", e.what());
+        return 125;
+    }
+    return 0;
+}

@@ -1,0 +1,330 @@
+#include "src/sandbox.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "overlay/layer_format.h"
+#include "overlay/sys/sys.h"
+#include "overlay/sys/unique_fd.h"
+#include "src/fd_passing.h"
+
+namespace mbx {
+
+namespace {
+
+constexpr const char* kBase = "/tmp";          // scaffolding tmpfs, in our mount namespace only
+constexpr const char* kRoot = "/tmp/root";     // the FUSE view, before pivot_root
+constexpr long kFuseSuperMagic = 0x65735546;
+
+[[noreturn]] void die(const std::string& what, int err = errno) {
+    std::string msg = "mbx: sandbox setup: " + what + (err ? std::string(": ") + std::strerror(err) : "") + "\n";
+    (void)!::write(2, msg.data(), msg.size());
+    ::_exit(125);
+}
+
+void mount_or_die(const char* src, const std::string& target, const char* type, unsigned long flags,
+                  const char* data = nullptr) {
+    if (::mount(src, target.c_str(), type, flags, data) < 0)
+        die(std::string("mount ") + (type ? type : src) + " on \"" + target + "\"");
+}
+
+void touch_or_die(const std::string& path) {
+    int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0666);
+    if (fd < 0) die("create \"" + path + "\"");
+    ::close(fd);
+}
+
+void setup_dev(const std::string& dev) {
+    mount_or_die("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755");
+    for (const char* n : {"null", "zero", "full", "random", "urandom", "tty"}) {
+        std::string target = dev + "/" + n;
+        touch_or_die(target);
+        mount_or_die((std::string("/dev/") + n).c_str(), target, nullptr, MS_BIND);
+    }
+    if (::mkdir((dev + "/pts").c_str(), 0755) < 0) die("mkdir \"" + dev + "/pts\"");
+    mount_or_die("devpts", dev + "/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620");
+    if (::symlink("pts/ptmx", (dev + "/ptmx").c_str()) < 0) die("symlink \"" + dev + "/ptmx\"");
+    if (::mkdir((dev + "/shm").c_str(), 01777) < 0) die("mkdir \"" + dev + "/shm\"");
+    mount_or_die("tmpfs", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+    const char* links[][2] = {{"/proc/self/fd", "fd"},
+                              {"/proc/self/fd/0", "stdin"},
+                              {"/proc/self/fd/1", "stdout"},
+                              {"/proc/self/fd/2", "stderr"}};
+    for (auto& l : links)
+        if (::symlink(l[0], (dev + "/" + l[1]).c_str()) < 0) die(std::string("symlink \"") + dev + "/" + l[1] + "\"");
+    // The terminal the command talks to is its console, as in bubblewrap.
+    if (::isatty(0)) {
+        char tty[256];
+        if (::ttyname_r(0, tty, sizeof tty) == 0) {
+            touch_or_die(dev + "/console");
+            mount_or_die(tty, dev + "/console", nullptr, MS_BIND);
+        }
+    }
+}
+
+void setup_sys(const std::string& sys) {
+    mount_or_die("/sys", sys, nullptr, MS_BIND | MS_REC);
+    struct mount_attr attr {};
+    attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+    if (::mount_setattr(AT_FDCWD, sys.c_str(), AT_RECURSIVE, &attr, sizeof attr) < 0)
+        die("make \"" + sys + "\" read-only");
+}
+
+void loopback_up() {
+    int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) die("socket");
+    UniqueFd sock(s);
+    struct ifreq ifr {};
+    std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (::ioctl(s, SIOCGIFFLAGS, &ifr) < 0) die("get flags of lo");
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (::ioctl(s, SIOCSIFFLAGS, &ifr) < 0) die("bring up lo");
+}
+
+// ---- mknod emulation (seccomp user notification)
+
+UniqueFd install_mknod_filter() {
+    // Notify init of mknod/mknodat of character and block devices; allow the rest.
+    struct sock_filter f[] = {
+        /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        /* 2 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        /* 3 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mknod, 0, 2),
+        /* 5 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+        /* 6 */ BPF_JUMP(BPF_JMP | BPF_JA, 2, 0, 0),
+        /* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mknodat, 0, 5),
+        /* 8 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+        /* 9 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, S_IFMT),
+        /* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, S_IFCHR, 1, 0),
+        /* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, S_IFBLK, 0, 1),
+        /* 12 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+        /* 13 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {static_cast<unsigned short>(sizeof f / sizeof f[0]), f};
+    int fd = static_cast<int>(::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog));
+    if (fd < 0) die("install the mknod filter");
+    return UniqueFd(fd);
+}
+
+// A field of /proc/PID/status ("Uid:", "Umask:").
+std::string status_field(pid_t pid, const char* key) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.starts_with(key)) return line.substr(std::strlen(key));
+    return {};
+}
+
+int emulate_mknod(int listener, const struct seccomp_notif& n) {
+    pid_t pid = static_cast<pid_t>(n.pid);
+    bool at = n.data.nr == __NR_mknodat;
+    int dirfd = at ? static_cast<int>(n.data.args[0]) : AT_FDCWD;
+    uint64_t addr = n.data.args[at ? 1 : 0];
+    mode_t mode = static_cast<mode_t>(n.data.args[at ? 2 : 1]);
+    dev_t dev = static_cast<dev_t>(n.data.args[at ? 3 : 2]);
+
+    char buf[4097];
+    std::string mem = "/proc/" + std::to_string(pid) + "/mem";
+    int mfd = ::open(mem.c_str(), O_RDONLY | O_CLOEXEC);
+    if (mfd < 0) return EFAULT;
+    ssize_t len = ::pread(mfd, buf, sizeof buf - 1, static_cast<off_t>(addr));
+    ::close(mfd);
+    if (len <= 0) return EFAULT;
+    buf[len] = 0;
+    if (std::strlen(buf) == static_cast<size_t>(len)) return ENAMETOOLONG;
+    // The process may have been replaced since it asked: only answer for it.
+    if (::ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &n.id) < 0) return ESRCH;
+
+    std::string uidline = status_field(pid, "Uid:");
+    unsigned ruid = 1, euid = 1;
+    if (std::sscanf(uidline.c_str(), "%u %u", &ruid, &euid) != 2 || euid != 0) return EPERM;
+    unsigned umask_v = 022;
+    std::sscanf(status_field(pid, "Umask:").c_str(), "%o", &umask_v);
+
+    std::string path = buf;
+    while (path.size() > 1 && path.back() == '/') path.pop_back();
+    if (path.empty()) return ENOENT;
+    std::string base;
+    if (path[0] == '/') base = "/proc/" + std::to_string(pid) + "/root";
+    else if (dirfd == AT_FDCWD) base = "/proc/" + std::to_string(pid) + "/cwd";
+    else base = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(dirfd);
+    auto slash = path.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+    if (name == "." || name == ".." || name == "/") return EEXIST;
+    if (dir[0] == '/') dir = "." + dir;
+    int basefd = ::open(base.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (basefd < 0) return errno;
+    UniqueFd b(basefd);
+    int pfd = ::openat(b.get(), dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (pfd < 0) return errno;
+    UniqueFd parent(pfd);
+    struct statfs sf;
+    if (::fstatfs(parent.get(), &sf) < 0) return errno;
+    if (sf.f_type != kFuseSuperMagic) return EPERM;  // only the layer can hold device records
+    char value[4200];
+    int vlen = std::snprintf(value, sizeof value, "%o %lu %s",
+                             (mode & S_IFMT) | (mode & 07777 & ~umask_v), static_cast<unsigned long>(dev), name.c_str());
+    if (::setxattr(sys::fd_path(parent.get()).c_str(), layer::kMknodXattr, value, vlen, 0) < 0) return errno;
+    return 0;
+}
+
+void serve_notification(int listener) {
+    struct seccomp_notif_sizes sizes {};
+    if (::syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) < 0) return;
+    std::string rq(std::max<size_t>(sizes.seccomp_notif, sizeof(seccomp_notif)), '\0');
+    std::string rs(std::max<size_t>(sizes.seccomp_notif_resp, sizeof(seccomp_notif_resp)), '\0');
+    auto* n = reinterpret_cast<struct seccomp_notif*>(rq.data());
+    auto* r = reinterpret_cast<struct seccomp_notif_resp*>(rs.data());
+    if (::ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, n) < 0) return;
+    r->id = n->id;
+    r->val = 0;
+    r->flags = 0;
+    r->error = -emulate_mknod(listener, *n);
+    ::ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, r);  // ENOENT if the caller died meanwhile
+}
+
+[[noreturn]] void exec_command(const SandboxPlan& plan, const sigset_t& oldmask) {
+    for (int s = 1; s < NSIG; ++s) ::signal(s, SIG_DFL);
+    ::sigprocmask(SIG_SETMASK, &oldmask, nullptr);
+    std::vector<char*> argv;
+    for (auto& a : plan.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execvp(argv[0], argv.data());
+    int err = errno;
+    std::string msg = "mbx: " + plan.argv[0] + ": " + std::strerror(err) + "\n";
+    (void)!::write(2, msg.data(), msg.size());
+    ::_exit(err == ENOENT ? 127 : 126);
+}
+
+// pid 1 of the sandbox: waits for the command, reaps everything, relays
+// SIGTERM/SIGHUP to the whole sandbox, answers mknod notifications.
+[[noreturn]] void init_loop(pid_t cmd, int listener, int sfd) {
+    int code = 0;
+    for (;;) {
+        struct pollfd p[2] = {{sfd, POLLIN, 0}, {listener, POLLIN, 0}};
+        int n = ::poll(p, listener >= 0 ? 2 : 1, -1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            ::_exit(125);
+        }
+        if (listener >= 0 && (p[1].revents & POLLIN)) serve_notification(listener);
+        if (!(p[0].revents & POLLIN)) continue;
+        struct signalfd_siginfo si;
+        if (::read(sfd, &si, sizeof si) != sizeof si) continue;
+        if (si.ssi_signo == SIGCHLD) {
+            int status;
+            pid_t w;
+            while ((w = ::waitpid(-1, &status, WNOHANG)) > 0) {
+                if (w != cmd) continue;
+                code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+                // The command is done: whatever it left running ends with us.
+                ::_exit(code);
+            }
+        } else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGHUP) {
+            ::kill(-1, static_cast<int>(si.ssi_signo));
+        }
+        // SIGINT/SIGQUIT from the terminal already reached the command's process group.
+    }
+}
+
+}  // namespace
+
+void sandbox_main(const SandboxPlan& plan, int sock) {
+    std::string msg;
+    if (!recv_msg(sock, msg) || msg != "go") ::_exit(125);  // the launcher went away
+
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) < 0) die("make / a slave mount");
+    std::vector<UniqueFd> bind_src;
+    for (auto& b : plan.binds) {
+        int fd = ::open(b.c_str(), O_PATH | O_CLOEXEC);
+        if (fd < 0) die("open --bind \"" + b + "\"");
+        bind_src.emplace_back(fd);
+    }
+    int fuse = ::open("/dev/fuse", O_RDWR | O_CLOEXEC);
+    if (fuse < 0) die("open /dev/fuse");
+    UniqueFd fuse_fd(fuse);
+
+    mount_or_die("tmpfs", kBase, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700");
+    if (::mkdir(kRoot, 0755) < 0) die(std::string("mkdir \"") + kRoot + "\"");
+    char opts[256];
+    std::snprintf(opts, sizeof opts,
+                  "fd=%d,rootmode=40000,user_id=%u,group_id=%u,allow_other,default_permissions", fuse_fd.get(),
+                  static_cast<unsigned>(::geteuid()), static_cast<unsigned>(::getegid()));
+    mount_or_die("mbx", kRoot, "fuse.mbx", MS_NOSUID | MS_NODEV, opts);
+    if (!send_msg(sock, "F", fuse_fd.get())) die("hand the FUSE device to mbx");
+    fuse_fd.reset();
+    ::close(sock);
+
+    std::string root = kRoot;
+    mount_or_die("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    setup_dev(root + "/dev");
+    setup_sys(root + "/sys");
+    if (!plan.keep_tmp) {
+        mount_or_die("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+        mount_or_die("tmpfs", root + "/var/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+    }
+    for (size_t i = 0; i < plan.binds.size(); ++i)
+        mount_or_die(sys::fd_path(bind_src[i].get()).c_str(), root + plan.binds[i], nullptr, MS_BIND | MS_REC);
+    bind_src.clear();
+
+    if (::chdir(kRoot) < 0) die(std::string("chdir \"") + kRoot + "\"");
+    if (::syscall(SYS_pivot_root, ".", ".") < 0) die("pivot_root");
+    if (::umount2(".", MNT_DETACH) < 0) die("detach the host's mounts");
+    if (::chdir("/") < 0) die("chdir /");
+    if (plan.net_none) loopback_up();
+
+    if (plan.may_setgroups) ::setgroups(0, nullptr);
+    if (::setresgid(plan.inside_gid, plan.inside_gid, plan.inside_gid) < 0) die("setresgid");
+    if (::setresuid(plan.inside_uid, plan.inside_uid, plan.inside_uid) < 0) die("setresuid");
+    if (::chdir(plan.cwd.c_str()) < 0) {
+        std::string w = "mbx: warning: cannot enter \"" + plan.cwd + "\" inside the sandbox; starting in /\n";
+        (void)!::write(2, w.data(), w.size());
+    }
+
+    UniqueFd listener;
+    if (plan.emulate_mknod) listener = install_mknod_filter();
+
+    sigset_t mask, oldmask;
+    sigemptyset(&mask);
+    for (int s : {SIGCHLD, SIGTERM, SIGHUP, SIGINT, SIGQUIT}) sigaddset(&mask, s);
+    ::sigprocmask(SIG_BLOCK, &mask, &oldmask);
+    int sfd = ::signalfd(-1, &mask, SFD_CLOEXEC);
+    if (sfd < 0) die("signalfd");
+
+    pid_t cmd = ::fork();
+    if (cmd < 0) die("fork");
+    if (cmd == 0) {
+        ::close(sfd);
+        listener.reset();
+        exec_command(plan, oldmask);
+    }
+    init_loop(cmd, listener ? listener.get() : -1, sfd);
+}
+
+}  // namespace mbx

@@ -1,0 +1,32 @@
+// The inside of a sandbox: what the first process of the new namespaces does
+// (see launcher.cpp for the outside). It mounts the FUSE view, builds /proc,
+// /dev, /sys and /tmp on it, pivots into it, then runs the command as the
+// namespace's init: reaping orphans, passing on signals, and emulating mknod
+// of devices (which the kernel refuses to every user namespace).
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace mbx {
+
+struct SandboxPlan {
+    std::vector<std::string> argv;
+    std::string cwd;
+    std::vector<std::string> binds;  // host paths shown at the same place, writable
+    bool keep_tmp = false;
+    bool net_none = false;
+    bool emulate_mknod = false;  // fake root: devices become layer entries
+    uid_t inside_uid = 0;
+    gid_t inside_gid = 0;
+    bool may_setgroups = false;
+};
+
+// Runs in the child created with the new namespaces; never returns. sock is
+// the socket to the launcher: it first waits for "go" (id maps written),
+// then sends back the /dev/fuse descriptor it mounted.
+[[noreturn]] void sandbox_main(const SandboxPlan& plan, int sock);
+
+}  // namespace mbx

@@ -1,0 +1,76 @@
+// Sessions: one private layer plus its metadata, one directory each under
+// $MBX_HOME (see mbx-layer(5)). A session is opened under an exclusive flock
+// on its directory: one writer (run, discard, commit) at a time.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "overlay/sys/unique_fd.h"
+
+namespace mbx {
+
+struct RunRecord {
+    std::vector<std::string> argv;
+    int64_t started = 0;  // unix milliseconds
+    int64_t ended = 0;
+    int exit_status = -1;
+};
+
+struct SessionMeta {
+    static constexpr int kVersion = 1;
+    std::string name;
+    int64_t created = 0;
+    int64_t last_used = 0;
+    uint32_t owner_uid = 0;
+    std::vector<RunRecord> runs;
+};
+
+class Session {
+public:
+    Session(std::string name, std::string path, UniqueFd dir, SessionMeta meta);
+    const std::string& name() const { return name_; }
+    const std::string& path() const { return path_; }
+    int dir_fd() const { return dir_.get(); }
+    SessionMeta& meta() { return meta_; }
+    // Writes meta atomically (temporary file, fsync, rename).
+    void save_meta();
+    // Empties work/ (an interrupted copy-up leaves its staging files there).
+    void clear_work();
+
+private:
+    std::string name_;
+    std::string path_;
+    UniqueFd dir_;  // holds the flock
+    SessionMeta meta_;
+};
+
+class SessionStore {
+public:
+    explicit SessionStore(std::string home);
+    // $MBX_HOME, else $XDG_DATA_HOME/mbx, else ~/.local/share/mbx.
+    static std::string default_home();
+    const std::string& home() const { return home_; }
+
+    // Opens (locked) the named session, creating it if create is true and it
+    // does not exist; without a name, creates a new automatically named one.
+    Session open(const std::optional<std::string>& name, bool create);
+    // The name given, or the most recently used session; throws if there is none.
+    std::string resolve(const std::optional<std::string>& name) const;
+    std::vector<SessionMeta> list() const;
+    bool exists(const std::string& name) const;
+    // Removes a session (it must not be in use).
+    void remove(const std::string& name);
+
+    static void check_name(const std::string& name);
+
+private:
+    std::optional<SessionMeta> read_meta(const std::string& name) const;
+    std::string home_;
+};
+
+}  // namespace mbx
