@@ -59,8 +59,8 @@ Result<void> Filesystem::put_whiteout(int upper_dir, const char* name, const lay
     return r;
 }
 
-Result<void> Filesystem::write_override(Inode& in, const layer::Override& o) {
-    auto r = sys::set_xattr(in.upper.get(), layer::kOverrideXattr, layer::format_override(o));
+Result<void> Filesystem::write_override(Inode& in, int upper_fd, const layer::Override& o) {
+    auto r = sys::set_xattr(upper_fd, layer::kOverrideXattr, layer::format_override(o));
     if (!r) return r;
     in.ovr = o;
     return {};
@@ -145,27 +145,28 @@ Result<void> Filesystem::copy_up(const std::shared_ptr<Inode>& in, bool with_dat
     std::string name;
     {
         std::lock_guard lock(in->mu);
-        if (in->upper) return {};
+        if (in->has_upper) return {};
         parent = in->parent;
         name = in->name;
     }
     if (!parent) return Errno{EIO};  // only the root has no parent, and it is always upper
     if (auto r = copy_up(parent); !r) return r;
+    auto pf = fds(*parent);
+    if (!pf) return Errno{pf.error()};
+    auto f = fds(*in);
+    if (!f) return Errno{f.error()};
+    int pupper = pf->u();
 
-    int pupper;
-    {
-        std::lock_guard plock(parent->mu);
-        pupper = parent->upper.get();
-    }
     std::lock_guard lock(in->mu);
-    if (in->upper) return {};
+    if (in->has_upper) return {};
     auto adopt = [&]() -> Result<void> {
         auto st = sys::stat_at(pupper, name.c_str());
         if (!st) return Errno{st.error()};
         auto fd = sys::open_path(pupper, name.c_str());
         if (!fd) return Errno{fd.error()};
         in->ovr = read_override(fd->get(), st->st_mode);
-        in->upper = std::move(*fd);
+        set_upper(*in, std::move(*fd));
+        if (!S_ISDIR(st->st_mode)) in->has_lower = false;  // the host file no longer matters
         table_.rekey(in.get(), InodeKey{st->st_dev, st->st_ino, 0});
         return {};
     };
@@ -174,9 +175,9 @@ Result<void> Filesystem::copy_up(const std::shared_ptr<Inode>& in, bool with_dat
     if (auto st = sys::stat_at(pupper, name.c_str()); st && !layer::is_whiteout(pupper, name.c_str(), *st))
         return adopt();
 
-    auto st = sys::stat_fd(in->lower.get());
+    auto st = sys::stat_fd(f->l());
     if (!st) return Errno{st.error()};
-    auto staged = stage_copy(*this, in->lower.get(), *st, with_data);
+    auto staged = stage_copy(*this, f->l(), *st, with_data);
     if (!staged) return Errno{staged.error()};
     auto r = sys::rename_at(work(), staged->tmp.c_str(), pupper, name.c_str(), RENAME_NOREPLACE);
     if (!r) {
@@ -228,12 +229,14 @@ Result<void> copy_tree(Filesystem& fs, int lower_dir, int upper_dir) {
 
 Result<void> Filesystem::copy_up_tree(const std::shared_ptr<Inode>& dir) {
     if (auto r = copy_up(dir); !r) return r;
+    auto f = fds(*dir);
+    if (!f) return Errno{f.error()};
     std::lock_guard lock(dir->mu);
-    if (dir->opaque || !dir->lower) {
+    if (dir->opaque || !f->lower) {
         dir->opaque = true;
-        return sys::set_xattr(dir->upper.get(), layer::kOpaqueXattr, "y");
+        return sys::set_xattr(f->u(), layer::kOpaqueXattr, "y");
     }
-    auto r = copy_tree(*this, dir->lower.get(), dir->upper.get());
+    auto r = copy_tree(*this, f->l(), f->u());
     if (r) dir->opaque = true;
     return r;
 }

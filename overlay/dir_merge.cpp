@@ -10,12 +10,12 @@
 namespace mbx::overlay {
 
 Result<std::vector<MergedEntry>> Filesystem::list(Inode& dir) {
-    int upper, lower;
+    auto f = fds(dir);
+    if (!f) return Errno{f.error()};
+    int upper = f->u(), lower = f->l();
     bool opaque;
     {
         std::lock_guard lock(dir.mu);
-        upper = dir.upper.get();
-        lower = dir.lower.get();
         opaque = dir.opaque;
     }
     std::vector<MergedEntry> out;
@@ -43,7 +43,8 @@ Result<std::vector<MergedEntry>> Filesystem::list(Inode& dir) {
     if (lower >= 0 && !opaque) {
         auto entries = sys::read_dir(lower);
         if (!entries) {
-            if (upper < 0) return Errno{entries.error()};
+            // Unreadable on the host: show what the layer has, if anything.
+            if (upper < 0 || entries.error() != EACCES) return Errno{entries.error()};
         } else {
             auto dst = sys::stat_fd(lower);
             dev_t ldev = dst ? dst->st_dev : 0;

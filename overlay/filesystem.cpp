@@ -1,26 +1,33 @@
-// Name resolution and attribute presentation of the merged view.
+// Handles, name resolution and attribute presentation of the merged view.
 #include "overlay/filesystem.h"
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <cstring>
-#include <xxhash.h>
 
 #include "overlay/sys/sys.h"
 
 namespace mbx::overlay {
 
-Filesystem::Filesystem(Config cfg) : cfg_(std::move(cfg)) {
+namespace {
+FdRef share(UniqueFd fd) { return fd ? std::make_shared<const UniqueFd>(std::move(fd)) : nullptr; }
+}  // namespace
+
+Filesystem::Filesystem(Config cfg) : cfg_(std::move(cfg)), fd_cache_(cfg_.fd_budget) {
     root_ = std::make_shared<Inode>();
-    root_->upper.reset(::fcntl(cfg_.upper_root.get(), F_DUPFD_CLOEXEC, 3));
-    root_->lower.reset(::fcntl(cfg_.lower_root.get(), F_DUPFD_CLOEXEC, 3));
+    root_->upper = share(UniqueFd(::fcntl(cfg_.upper_root.get(), F_DUPFD_CLOEXEC, 3)));
+    root_->lower = share(UniqueFd(::fcntl(cfg_.lower_root.get(), F_DUPFD_CLOEXEC, 3)));
+    root_->has_upper = root_->has_lower = true;
+    root_->pinned = true;
     root_->type = S_IFDIR;
-    root_->opaque = false;
     root_->nlookup = 1;
-    if (auto st = sys::stat_fd(root_->lower.get())) root_->ino = present_ino(st->st_dev, st->st_ino);
+    if (auto st = sys::stat_fd(root_->lower->get())) root_->ino = present_ino(st->st_dev, st->st_ino);
 }
+
+Filesystem::~Filesystem() = default;
 
 Inode* Filesystem::inode(uint64_t nodeid) const {
     return nodeid == FUSE_ROOT_ID ? root_.get() : reinterpret_cast<Inode*>(nodeid);
@@ -29,6 +36,88 @@ Inode* Filesystem::inode(uint64_t nodeid) const {
 std::shared_ptr<Inode> Filesystem::shared(uint64_t nodeid) const {
     // The kernel holds a reference, so the Inode is live and owned by the table.
     return inode(nodeid)->shared_from_this();
+}
+
+Result<Fds> Filesystem::fds(Inode& in) {
+    // The handles returned are the caller's to hold, whether or not the cache
+    // keeps them. If eviction drops the handle we did not re-open between our
+    // looks, a second round re-opens both.
+    for (int round = 0; round < 2; ++round) {
+        std::shared_ptr<Inode> parent;
+        std::string name;
+        bool want_u, want_l;
+        {
+            std::lock_guard lock(in.mu);
+            in.referenced.store(true, std::memory_order_relaxed);
+            want_u = in.has_upper && (!in.upper || round > 0);
+            want_l = in.has_lower && (!in.lower || round > 0);
+            if (!want_u && !want_l) return Fds{in.upper, in.lower};
+            parent = in.parent;
+            name = in.name;
+        }
+        if (!parent) return Errno{ESTALE};
+        auto pf = fds(*parent);
+        if (!pf) return pf;
+        FdRef u, l;
+        if (want_u) {
+            auto fd = sys::open_path(pf->u(), name.c_str());
+            if (!fd) return Errno{fd.error() == ENOENT ? ESTALE : fd.error()};
+            u = share(std::move(*fd));
+        }
+        if (want_l) {
+            // A host entry replaced since the lookup shows its new self (host
+            // changes stay visible); one that vanished is stale.
+            auto fd = sys::open_path(pf->l(), name.c_str());
+            if (!fd) return Errno{fd.error() == ENOENT ? ESTALE : fd.error()};
+            l = share(std::move(*fd));
+        }
+        Fds out;
+        {
+            std::lock_guard lock(in.mu);
+            size_t added = 0;
+            if (u && !in.upper && in.has_upper) {
+                in.upper = u;
+                ++added;
+            }
+            if (l && !in.lower && in.has_lower) {
+                in.lower = l;
+                ++added;
+            }
+            if (added) fd_cache_.added(in, added);
+            out.upper = in.has_upper ? (u ? u : in.upper) : nullptr;
+            out.lower = in.has_lower ? (l ? l : in.lower) : nullptr;
+            if ((in.has_upper && !out.upper) || (in.has_lower && !out.lower)) continue;
+        }
+        fd_cache_.trim();
+        return out;
+    }
+    return Errno{ESTALE};
+}
+
+void Filesystem::set_upper(Inode& in, UniqueFd fd) {
+    in.has_upper = true;
+    if (!in.upper) {
+        in.upper = share(std::move(fd));
+        fd_cache_.added(in, 1);
+    }
+}
+
+void Filesystem::pin(Inode& in) {
+    {
+        std::lock_guard lock(in.mu);
+        in.pinned = true;  // first, so eviction cannot take what fds() brings
+    }
+    (void)fds(in);  // the handles must be there before the name goes
+}
+
+void Filesystem::pin_upper_entry(int upper_dir, const char* name) {
+    // Called before the entry is removed or replaced.
+    auto st = sys::stat_at(upper_dir, name);
+    if (!st) return;
+    if (auto in = table_.find(InodeKey{st->st_dev, st->st_ino, 0})) {
+        pin(*in);
+        table_.unhash(in.get());
+    }
 }
 
 bool Filesystem::hidden(const struct stat& st) const {
@@ -63,16 +152,8 @@ layer::Override Filesystem::override_for_new(uid_t uid, gid_t gid, mode_t mode, 
     o.mode = mode;
     o.rdev = rdev;
     // BSD group semantics under a setgid directory, as every Linux filesystem does.
-    mode_t pmode = parent.ovr ? parent.ovr->mode : 0;
-    uint32_t pgid = parent.ovr ? parent.ovr->gid : 0;
-    if (!parent.ovr) {
-        if (auto st = sys::stat_fd(const_cast<Inode&>(parent).fd_for_attr())) {
-            pmode = st->st_mode;
-            pgid = cfg_.ids.gid(st->st_gid);
-        }
-    }
-    if (pmode & S_ISGID) {
-        o.gid = pgid;
+    if (parent.ovr && (parent.ovr->mode & S_ISGID)) {
+        o.gid = parent.ovr->gid;
         if (S_ISDIR(mode)) o.mode |= S_ISGID;
     }
     return o;
@@ -80,14 +161,14 @@ layer::Override Filesystem::override_for_new(uid_t uid, gid_t gid, mode_t mode, 
 
 Result<Resolved> Filesystem::resolve(Inode& parent, const char* name) {
     Resolved r;
-    int upper, lower;
+    auto pf = fds(parent);
+    if (!pf) return Errno{pf.error()};
     bool opaque;
     {
         std::lock_guard lock(parent.mu);
-        upper = parent.upper.get();
-        lower = parent.lower.get();
         opaque = parent.opaque;
     }
+    int upper = pf->u(), lower = pf->l();
     if (upper >= 0) {
         auto st = sys::stat_at(upper, name);
         if (st) {
@@ -111,10 +192,10 @@ Result<Resolved> Filesystem::resolve(Inode& parent, const char* name) {
                 r.lower_exists = true;
                 r.lower_st = *st;
             }
-        } else if (st.error() != ENOENT && st.error() != EACCES && st.error() != ENOTDIR) {
-            if (!r.upper_exists) return Errno{st.error()};
-        } else if (st.error() == EACCES && !r.upper_exists) {
-            return Errno{EACCES};
+        } else if (st.error() != ENOENT && st.error() != ENOTDIR && st.error() != EACCES) {
+            // A host directory the caller cannot search counts as empty on
+            // the host: the sandbox can still create there (in the layer).
+            return Errno{st.error()};
         }
     }
     return r;
@@ -127,12 +208,6 @@ Result<std::shared_ptr<Inode>> Filesystem::lookup(const std::shared_ptr<Inode>& 
     Resolved& r = *res;
     if (!r.exists()) return Errno{ENOENT};
 
-    int pupper, plower;
-    {
-        std::lock_guard lock(parent->mu);
-        pupper = parent->upper.get();
-        plower = parent->lower.get();
-    }
     InodeKey key;
     const struct stat& st = r.upper_exists ? r.upper_st : r.lower_st;
     key.dev = st.st_dev;
@@ -143,38 +218,31 @@ Result<std::shared_ptr<Inode>> Filesystem::lookup(const std::shared_ptr<Inode>& 
     }
     bool merged_dir = r.upper_exists && S_ISDIR(r.upper_st.st_mode) && r.lower_exists &&
                       S_ISDIR(r.lower_st.st_mode);
+    bool has_lower = r.lower_exists && (!r.upper_exists || merged_dir);
 
-    // Open the handles before taking the table lock; they are dropped if the
-    // Inode already exists.
-    UniqueFd ufd, lfd;
-    if (r.upper_exists) {
-        auto fd = sys::open_path(pupper, name);
-        if (!fd) return Errno{fd.error()};
-        ufd = std::move(*fd);
-    }
-    if (r.lower_exists && (!r.upper_exists || merged_dir)) {
-        auto fd = sys::open_path(plower, name);
-        if (!fd) return Errno{fd.error()};
-        lfd = std::move(*fd);
-    }
     std::optional<layer::Override> ovr;
     bool opaque = false;
-    if (r.upper_exists) {
-        ovr = read_override(ufd.get(), r.upper_st.st_mode);
-        if (S_ISDIR(r.upper_st.st_mode)) opaque = layer::is_opaque(ufd.get());
+    if (r.upper_exists && (S_ISREG(r.upper_st.st_mode) || S_ISDIR(r.upper_st.st_mode))) {
+        auto pf = fds(*parent);
+        if (!pf) return Errno{pf.error()};
+        auto fd = sys::open_path(pf->u(), name);
+        if (!fd) return Errno{fd.error()};
+        ovr = read_override(fd->get(), r.upper_st.st_mode);
+        if (S_ISDIR(r.upper_st.st_mode)) opaque = layer::is_opaque(fd->get());
     }
-    uint64_t ino = lfd ? present_ino(r.lower_st.st_dev, r.lower_st.st_ino)
-                       : present_ino(r.upper_st.st_dev, r.upper_st.st_ino);
+    uint64_t ino = has_lower ? present_ino(r.lower_st.st_dev, r.lower_st.st_ino)
+                             : present_ino(r.upper_st.st_dev, r.upper_st.st_ino);
     mode_t type = ovr ? (ovr->mode & S_IFMT) : (st.st_mode & S_IFMT);
 
+    // Handles are opened lazily by fds(); a lookup costs no descriptor.
     auto in = table_.find_or_insert(key, [&] {
         auto n = std::make_shared<Inode>();
-        n->upper = std::move(ufd);
-        n->lower = std::move(lfd);
+        n->has_upper = r.upper_exists;
+        n->has_lower = has_lower;
         n->parent = parent;
         n->name = name;
         n->type = type;
-        n->opaque = opaque || (S_ISDIR(type) && !n->lower && r.upper_exists);
+        n->opaque = opaque;
         n->ovr = ovr;
         n->ino = ino;
         return n;
@@ -184,21 +252,20 @@ Result<std::shared_ptr<Inode>> Filesystem::lookup(const std::shared_ptr<Inode>& 
 }
 
 Result<struct stat> Filesystem::attr(Inode& in) {
-    int ufd, lfd;
+    auto f = fds(in);
+    if (!f) return Errno{f.error()};
     std::optional<layer::Override> ovr;
     uint64_t ino;
     mode_t type;
     {
         std::lock_guard lock(in.mu);
-        ufd = in.upper.get();
-        lfd = in.lower.get();
         ovr = in.ovr;
         ino = in.ino;
         type = in.type;
     }
     // A merged directory without its own record (the layer root) shows the host's.
-    bool use_upper = ufd >= 0 && (ovr || lfd < 0 || !S_ISDIR(type));
-    auto st = sys::stat_fd(use_upper ? ufd : lfd);
+    bool use_upper = f->upper && (ovr || !f->lower || !S_ISDIR(type));
+    auto st = sys::stat_fd(use_upper ? f->u() : f->l());
     if (!st) return st;
     if (use_upper && ovr) {
         st->st_uid = ovr->uid;
@@ -210,13 +277,16 @@ Result<struct stat> Filesystem::attr(Inode& in) {
         } else if (S_ISFIFO(ovr->mode) || S_ISSOCK(ovr->mode)) {
             st->st_size = 0;
         }
+    } else if (use_upper) {
+        st->st_uid = cfg_.ids.layer_uid;
+        st->st_gid = cfg_.ids.layer_gid;
     } else {
         st->st_uid = cfg_.ids.uid(st->st_uid);
         st->st_gid = cfg_.ids.gid(st->st_gid);
     }
     // Merged directories count links on two filesystems; 1 means "unknown"
     // to find(1) and friends, as on overlayfs.
-    if (S_ISDIR(st->st_mode) && ufd >= 0 && lfd >= 0) st->st_nlink = 1;
+    if (S_ISDIR(st->st_mode) && f->upper && f->lower) st->st_nlink = 1;
     st->st_ino = ino;
     return st;
 }

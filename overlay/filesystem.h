@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "overlay/fd_cache.h"
 #include "overlay/inode_table.h"
 #include "overlay/overlay.h"
 #include "overlay/sys/result.h"
@@ -39,9 +40,20 @@ struct MergedEntry {
 class Filesystem {
 public:
     explicit Filesystem(Config cfg);
+    ~Filesystem();
 
     Inode* inode(uint64_t nodeid) const;
     std::shared_ptr<Inode> shared(uint64_t nodeid) const;
+
+    // --- handles (filesystem.cpp)
+    // The Inode's upper and lower handles, re-opened from its parent if evicted.
+    Result<Fds> fds(Inode& in);
+    // The entry now exists in the layer (in.mu held).
+    void set_upper(Inode& in, UniqueFd fd);
+    // The name of `in` is going away while the kernel may still use it.
+    void pin(Inode& in);
+    // Pins the Inode currently backing parent-upper/name, if the kernel knows it.
+    void pin_upper_entry(int upper_dir, const char* name);
 
     // --- names (filesystem.cpp)
     Result<Resolved> resolve(Inode& parent, const char* name);
@@ -67,7 +79,7 @@ public:
     // entry is there it is replaced atomically (and returned in work as tmp_out).
     Result<void> put_whiteout(int upper_dir, const char* name, const layer::Origin& origin,
                               bool replace_existing);
-    Result<void> write_override(Inode& in, const layer::Override& o);  // in.mu held
+    Result<void> write_override(Inode& in, int upper_fd, const layer::Override& o);  // in.mu held
 
     // --- directories (dir_merge.cpp)
     Result<std::vector<MergedEntry>> list(Inode& dir);
@@ -88,6 +100,7 @@ public:
 private:
     Config cfg_;
     InodeTable table_;
+    FdCache fd_cache_;
     std::shared_ptr<Inode> root_;
     std::atomic<uint64_t> tmp_counter_{0};
     std::mutex dev_mu_;

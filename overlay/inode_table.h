@@ -6,9 +6,18 @@
 // because copying one of them up must not change what the other names show —
 // overlayfs without an index behaves the same way.
 //
-// Lock order: Inode::mu before InodeTable::mu_; never the other way round.
-// Inode fds are written once (from -1 to an fd) and closed only when the Inode
-// dies, so a copy read under mu may be used after mu is released.
+// Descriptors: an Inode knows whether it exists in the layer (has_upper)
+// and on the host (has_lower), and caches O_PATH handles to both. The cache
+// is bounded (fd_cache.h): an evicted handle is re-opened from the parent's
+// handle and the Inode's name, so the server needs a bounded number of
+// descriptors however many files a run touches. Handles are shared_ptrs, so
+// eviction never closes a descriptor another thread is using. Inodes whose
+// name is gone while the kernel still refers to them (unlinked while open)
+// are pinned: their handles are never evicted.
+//
+// Lock order: Inode::mu (a child's before its parent's is never needed:
+// each lock is released before the next is taken), then FdCache::mu_, then
+// InodeTable::mu_.
 #pragma once
 
 #include <sys/stat.h>
@@ -39,22 +48,37 @@ struct InodeKeyHash {
     }
 };
 
+using FdRef = std::shared_ptr<const UniqueFd>;
+
 struct Inode : std::enable_shared_from_this<Inode> {
-    std::mutex mu;  // guards every field below except nlookup
-    UniqueFd upper;  // O_PATH in the layer, or empty
-    UniqueFd lower;  // O_PATH on the host, or empty
-    // Where the entry lives in the merged tree; copy-up needs it.
+    std::mutex mu;  // guards every field below except nlookup, key and referenced
+    bool has_upper = false;  // an entry in the layer backs it
+    bool has_lower = false;  // a host entry backs it (for directories: merged)
+    FdRef upper;             // cached O_PATH handles, possibly evicted
+    FdRef lower;
+    bool pinned = false;     // handles must stay: the name no longer leads here
+    bool in_cache = false;   // listed in the FdCache ring
+    // Where the entry lives in the merged tree; copy-up and re-opening need it.
     std::shared_ptr<Inode> parent;
     std::string name;
     mode_t type = 0;              // S_IFMT as presented
     bool opaque = false;          // directory whose lower part is hidden
     std::optional<layer::Override> ovr;  // presented owner/mode of the upper entry
     uint64_t ino = 0;             // st_ino presented inside, fixed for the Inode's life
+    std::atomic<bool> referenced{false};  // used since the cache last looked
+
     InodeKey key;                 // guarded by InodeTable::mu_
-
     uint64_t nlookup = 0;         // kernel references; guarded by InodeTable::mu_
+};
 
-    int fd_for_attr() const { return upper ? upper.get() : lower.get(); }
+// Both handles of an Inode, held for the duration of one operation.
+struct Fds {
+    FdRef upper;
+    FdRef lower;
+    int u() const { return upper ? upper->get() : -1; }
+    int l() const { return lower ? lower->get() : -1; }
+    // The object whose attributes and data the view shows.
+    int top() const { return upper ? upper->get() : l(); }
 };
 
 class InodeTable {
@@ -91,6 +115,14 @@ public:
         if (it != index_.end() && it->second == in) index_.erase(it);
         in->key = key;
         if (live_.count(in)) index_.emplace(key, in);  // no-op if another Inode has the key
+    }
+
+    // The object behind `in` lost its name: a new object may reuse its inode
+    // number, so lookups must no longer find `in` by it.
+    void unhash(Inode* in) {
+        std::lock_guard lock(mu_);
+        auto it = index_.find(in->key);
+        if (it != index_.end() && it->second == in) index_.erase(it);
     }
 
     void add_lookup(Inode* in) {

@@ -39,23 +39,23 @@ mode_t layer_mode(mode_t presented) {
     return (presented & 0777) | (S_ISDIR(presented) ? 0700 : 0600);
 }
 
-bool fill_entry(Filesystem& fs, const std::shared_ptr<Inode>& in, fuse_entry_param& e) {
+// 0 or the errno why the Inode's attributes cannot be had.
+int fill_entry(Filesystem& fs, const std::shared_ptr<Inode>& in, fuse_entry_param& e) {
     auto st = fs.attr(*in);
-    if (!st) return false;
+    if (!st) return st.error();
     std::memset(&e, 0, sizeof e);
     e.ino = reinterpret_cast<fuse_ino_t>(in.get());
     e.attr = *st;
     e.attr_timeout = fs.cfg().entry_timeout;
     e.entry_timeout = fs.cfg().entry_timeout;
-    return true;
+    return 0;
 }
 
 // Replies with an Inode that already carries the reference this reply hands
 // to the kernel.
 void reply_entry(fuse_req_t req, Filesystem& fs, const std::shared_ptr<Inode>& in) {
     fuse_entry_param e;
-    if (!fill_entry(fs, in, e)) {
-        int err = errno ? errno : EIO;
+    if (int err = fill_entry(fs, in, e)) {
         fs.table().forget(in.get(), 1);
         fuse_reply_err(req, err);
         return;
@@ -63,10 +63,8 @@ void reply_entry(fuse_req_t req, Filesystem& fs, const std::shared_ptr<Inode>& i
     fuse_reply_entry(req, &e);
 }
 
-int upper_of(Inode& in) {
-    std::lock_guard lock(in.mu);
-    return in.upper.get();
-}
+// The Inode's handles for this request; on failure the error is in the Result.
+Result<Fds> handles(Filesystem& fs, Inode& in) { return fs.fds(in); }
 
 layer::Origin origin_of(Filesystem&, int upper_dir, const char* name, const Resolved& r) {
     // A copied-up entry remembers the host original; otherwise it is the host entry now.
@@ -91,7 +89,9 @@ void make_entry(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode
     if (!res) return (void)fuse_reply_err(req, res.error());
     if (res->exists()) return (void)fuse_reply_err(req, EEXIST);
     if (auto r = fs.copy_up(p); !r) return (void)fuse_reply_err(req, r.error());
-    int pupper = upper_of(*p);
+    auto pf = handles(fs, *p);
+    if (!pf) return (void)fuse_reply_err(req, pf.error());
+    int pupper = pf->u();
 
     const fuse_ctx* ctx = fuse_req_ctx(req);
     layer::Override ovr;
@@ -126,9 +126,9 @@ void make_entry(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode
     if (!in) return (void)fuse_reply_err(req, in.error());
     if (!fi) return reply_entry(req, fs, *in);
     fuse_entry_param e;
-    if (!fill_entry(fs, *in, e)) {
+    if (int err = fill_entry(fs, *in, e)) {
         fs.table().forget(in->get(), 1);
-        return (void)fuse_reply_err(req, EIO);
+        return (void)fuse_reply_err(req, err);
     }
     fi->fh = reinterpret_cast<uint64_t>(new FileHandle{std::move(open_fd)});
     if (fuse_reply_create(req, &e, fi) != 0) {
@@ -183,18 +183,19 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
     auto in = fs.shared(ino);
     bool truncate_all = (valid & FUSE_SET_ATTR_SIZE) && attr->st_size == 0;
     if (auto r = fs.copy_up(in, !truncate_all); !r) return (void)fuse_reply_err(req, r.error());
-    int ufd;
+    auto f = handles(fs, *in);
+    if (!f) return (void)fuse_reply_err(req, f.error());
+    int ufd = f->u();
     mode_t type;
     {
         std::lock_guard lock(in->mu);
-        ufd = in->upper.get();
         type = in->type;
         if (in->ovr && (valid & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
             layer::Override o = *in->ovr;
             if (valid & FUSE_SET_ATTR_MODE) o.mode = (o.mode & S_IFMT) | (attr->st_mode & 07777);
             if (valid & FUSE_SET_ATTR_UID) o.uid = attr->st_uid;
             if (valid & FUSE_SET_ATTR_GID) o.gid = attr->st_gid;
-            if (auto r = fs.write_override(*in, o); !r) return (void)fuse_reply_err(req, r.error());
+            if (auto r = fs.write_override(*in, ufd, o); !r) return (void)fuse_reply_err(req, r.error());
             if ((valid & FUSE_SET_ATTR_MODE) &&
                 ::chmod(sys::fd_path(ufd).c_str(), layer_mode(S_ISDIR(o.mode) ? o.mode : (S_IFREG | (o.mode & 0777)))) < 0)
                 return (void)fuse_reply_err(req, errno);
@@ -229,13 +230,9 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
 
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
     Filesystem& fs = fsof(req);
-    Inode& in = *fs.inode(ino);
-    int fd;
-    {
-        std::lock_guard lock(in.mu);
-        fd = in.fd_for_attr();
-    }
-    auto t = sys::readlink_fd(fd);
+    auto f = handles(fs, *fs.inode(ino));
+    if (!f) return (void)fuse_reply_err(req, f.error());
+    auto t = sys::readlink_fd(f->top());
     if (!t) return (void)fuse_reply_err(req, t.error());
     fuse_reply_readlink(req, t->c_str());
 }
@@ -288,10 +285,14 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* n
     if (res->exists()) return (void)fuse_reply_err(req, EEXIST);
     if (auto r = fs.copy_up(in); !r) return (void)fuse_reply_err(req, r.error());
     if (auto r = fs.copy_up(np); !r) return (void)fuse_reply_err(req, r.error());
+    auto f = handles(fs, *in);
+    if (!f) return (void)fuse_reply_err(req, f.error());
+    auto npf = handles(fs, *np);
+    if (!npf) return (void)fuse_reply_err(req, npf.error());
     std::string tmp = fs.temp_name();
-    if (::linkat(AT_FDCWD, sys::fd_path(upper_of(*in)).c_str(), fs.work(), tmp.c_str(), AT_SYMLINK_FOLLOW) < 0)
+    if (::linkat(AT_FDCWD, sys::fd_path(f->u()).c_str(), fs.work(), tmp.c_str(), AT_SYMLINK_FOLLOW) < 0)
         return (void)fuse_reply_err(req, errno);
-    if (auto r = fs.install(tmp.c_str(), upper_of(*np), newname, res->whiteout); !r) {
+    if (auto r = fs.install(tmp.c_str(), npf->u(), newname, res->whiteout); !r) {
         ::unlinkat(fs.work(), tmp.c_str(), 0);
         return (void)fuse_reply_err(req, r.error());
     }
@@ -306,7 +307,11 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     if (!res) return (void)fuse_reply_err(req, res.error());
     if (!res->exists()) return (void)fuse_reply_err(req, ENOENT);
     if (auto r = fs.copy_up(p); !r) return (void)fuse_reply_err(req, r.error());
-    int pupper = upper_of(*p);
+    auto pf = handles(fs, *p);
+    if (!pf) return (void)fuse_reply_err(req, pf.error());
+    int pupper = pf->u();
+    // An open file stays usable after its name goes.
+    if (res->upper_exists) fs.pin_upper_entry(pupper, name);
     Result<void> r;
     if (res->lower_exists)
         r = fs.put_whiteout(pupper, name, origin_of(fs, pupper, name, *res), res->upper_exists);
@@ -322,11 +327,13 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
     if (!res) return (void)fuse_reply_err(req, res.error());
     if (!res->exists()) return (void)fuse_reply_err(req, ENOENT);
     if (auto r = fs.copy_up(p); !r) return (void)fuse_reply_err(req, r.error());
-    int pupper = upper_of(*p);
+    auto pf = handles(fs, *p);
+    if (!pf) return (void)fuse_reply_err(req, pf.error());
+    int pupper = pf->u();
     int plower;
     {
         std::lock_guard lock(p->mu);
-        plower = p->opaque ? -1 : p->lower.get();
+        plower = p->opaque ? -1 : pf->l();
     }
     UniqueFd cu, cl;
     if (res->upper_exists) {
@@ -344,6 +351,7 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
         return (void)fuse_reply_err(req, r.error());
     Result<void> r;
     if (res->upper_exists) {
+        fs.pin_upper_entry(pupper, name);
         if (auto c = fs.clear_whiteouts(cu.get()); !c) return (void)fuse_reply_err(req, c.error());
         if (res->lower_exists) {
             // Swap the emptied directory for a whiteout in one step.
@@ -405,7 +413,11 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
     if (auto r = fs.copy_up(p); !r) return done(r.error());
     if (auto r = fs.copy_up(np); !r) return done(r.error());
     if (auto r = copy_up_for_rename(fs, sin); !r) return done(r.error());
-    int pupper = upper_of(*p), npupper = upper_of(*np);
+    auto pf = handles(fs, *p);
+    if (!pf) return done(pf.error());
+    auto npf = handles(fs, *np);
+    if (!npf) return done(npf.error());
+    int pupper = pf->u(), npupper = npf->u();
 
     if (flags & RENAME_EXCHANGE) {
         auto d = fs.lookup(np, newname);
@@ -429,8 +441,7 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
                 du = std::move(*fd);
             }
             if (dst->lower_exists && S_ISDIR(dst->lower_st.st_mode)) {
-                std::lock_guard lock(np->mu);
-                if (auto fd = sys::open_path(np->lower.get(), newname)) dl = std::move(*fd);
+                if (auto fd = sys::open_path(npf->l(), newname)) dl = std::move(*fd);
             }
             bool opaque = du && layer::is_opaque(du.get());
             if (auto r = fs.check_empty(du ? du.get() : -1, dl ? dl.get() : -1, opaque); !r)
@@ -439,6 +450,7 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
                 if (auto r = fs.clear_whiteouts(du.get()); !r) return done(r.error());
         }
     }
+    if (dst->upper_exists) fs.pin_upper_entry(npupper, newname);
     Result<void> r;
     if (src_dir && dst->whiteout) {
         // A directory cannot replace the whiteout file by rename: swap them,
@@ -464,12 +476,9 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     bool writes = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
     if (writes)
         if (auto r = fs.copy_up(in, !(fi->flags & O_TRUNC)); !r) return (void)fuse_reply_err(req, r.error());
-    int src;
-    {
-        std::lock_guard lock(in->mu);
-        src = in->upper ? in->upper.get() : in->lower.get();
-    }
-    auto fd = sys::reopen(src, fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY));
+    auto f = handles(fs, *in);
+    if (!f) return (void)fuse_reply_err(req, f.error());
+    auto fd = sys::reopen(f->top(), fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY));
     if (!fd) return (void)fuse_reply_err(req, fd.error());
     fi->fh = reinterpret_cast<uint64_t>(new FileHandle{std::move(*fd)});
     if (fuse_reply_open(req, fi) != 0) delete reinterpret_cast<FileHandle*>(fi->fh);
@@ -566,7 +575,7 @@ void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
                 auto c = fs.lookup(dir, name);
                 if (!c) continue;  // vanished since the listing was taken
                 child = *c;
-                if (!fill_entry(fs, child, e)) {
+                if (fill_entry(fs, child, e) != 0) {
                     fs.table().forget(child.get(), 1);
                     continue;
                 }
@@ -604,14 +613,10 @@ void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 
 void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
     Filesystem& fs = fsof(req);
-    Inode& in = *fs.inode(ino);
-    int src;
-    {
-        std::lock_guard lock(in.mu);
-        src = in.upper.get();
-    }
-    if (src < 0) return (void)fuse_reply_err(req, 0);  // nothing of it is in the layer
-    auto fd = sys::reopen(src, O_RDONLY | O_DIRECTORY);
+    auto f = handles(fs, *fs.inode(ino));
+    if (!f) return (void)fuse_reply_err(req, f.error());
+    if (!f->upper) return (void)fuse_reply_err(req, 0);  // nothing of it is in the layer
+    auto fd = sys::reopen(f->u(), O_RDONLY | O_DIRECTORY);
     if (!fd) return (void)fuse_reply_err(req, fd.error());
     fuse_reply_err(req, ::fsync(fd->get()) < 0 ? errno : 0);
 }
@@ -654,7 +659,9 @@ void mknod_request(fuse_req_t req, fuse_ino_t dir, const char* value, size_t siz
     auto fd = sys::open_at(fs.work(), tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0600);
     if (!fd) return (void)fuse_reply_err(req, fd.error());
     Result<void> r = sys::set_xattr(fd->get(), layer::kOverrideXattr, layer::format_override(ovr));
-    if (r) r = fs.install(tmp.c_str(), upper_of(*p), name.c_str(), res->whiteout);
+    auto pf = handles(fs, *p);
+    if (!pf) r = Errno{pf.error()};
+    if (r) r = fs.install(tmp.c_str(), pf->u(), name.c_str(), res->whiteout);
     if (!r) ::unlinkat(fs.work(), tmp.c_str(), 0);
     fuse_reply_err(req, r.error());
 }
@@ -667,19 +674,18 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* v
         return mknod_request(req, ino, value, size);
     if (layer::is_internal_xattr(name)) return (void)fuse_reply_err(req, EPERM);
     if (auto r = fs.copy_up(in); !r) return (void)fuse_reply_err(req, r.error());
-    auto r = sys::set_xattr(upper_of(*in), name, std::string_view(value, size), flags);
+    auto f = handles(fs, *in);
+    if (!f) return (void)fuse_reply_err(req, f.error());
+    auto r = sys::set_xattr(f->u(), name, std::string_view(value, size), flags);
     fuse_reply_err(req, r.error());
 }
 
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
     Filesystem& fs = fsof(req);
     if (layer::is_internal_xattr(name)) return (void)fuse_reply_err(req, ENODATA);
-    Inode& in = *fs.inode(ino);
-    int fd;
-    {
-        std::lock_guard lock(in.mu);
-        fd = in.fd_for_attr();
-    }
+    auto f = handles(fs, *fs.inode(ino));
+    if (!f) return (void)fuse_reply_err(req, f.error());
+    int fd = f->top();
     auto v = sys::get_xattr(fd, name);
     if (!v) return (void)fuse_reply_err(req, v.error());
     if (size == 0) return (void)fuse_reply_xattr(req, v->size());
@@ -689,12 +695,9 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) 
 
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
     Filesystem& fs = fsof(req);
-    Inode& in = *fs.inode(ino);
-    int fd;
-    {
-        std::lock_guard lock(in.mu);
-        fd = in.fd_for_attr();
-    }
+    auto f = handles(fs, *fs.inode(ino));
+    if (!f) return (void)fuse_reply_err(req, f.error());
+    int fd = f->top();
     auto names = sys::list_xattr(fd);
     std::string out;
     if (names) {
@@ -713,7 +716,9 @@ void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
     if (layer::is_internal_xattr(name)) return (void)fuse_reply_err(req, ENODATA);
     auto in = fs.shared(ino);
     if (auto r = fs.copy_up(in); !r) return (void)fuse_reply_err(req, r.error());
-    auto r = sys::remove_xattr(upper_of(*in), name);
+    auto f = handles(fs, *in);
+    if (!f) return (void)fuse_reply_err(req, f.error());
+    auto r = sys::remove_xattr(f->u(), name);
     fuse_reply_err(req, r.error());
 }
 

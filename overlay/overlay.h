@@ -23,6 +23,10 @@ struct IdPolicy {
     // would deny fake root on files of unmapped owners, so every host owner is
     // presented as 0 there: fake root may write anywhere in the view.
     bool all_as_root = false;
+    // Owner shown for layer entries that cannot carry an owner record
+    // (symlinks): the identity the command runs as.
+    uint32_t layer_uid = 0;
+    uint32_t layer_gid = 0;
 
     uint32_t uid(uint32_t host) const { return all_as_root ? 0 : host; }
     uint32_t gid(uint32_t host) const { return all_as_root ? 0 : host; }
@@ -37,6 +41,8 @@ struct Config {
     std::vector<std::pair<dev_t, ino_t>> hidden;
     double entry_timeout = 1.0;  // seconds the kernel may cache names and attributes
     unsigned max_threads = 8;
+    // O_PATH handles the Inodes may keep open; the rest are re-opened on use.
+    size_t fd_budget = 4096;
 };
 
 class Filesystem;

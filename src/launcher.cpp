@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -13,7 +14,9 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <future>
 #include <thread>
@@ -114,6 +117,8 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store) {
     cfg.upper_root = open_dir(session.dir_fd(), "layer");
     cfg.work_dir = open_dir(session.dir_fd(), "work");
     cfg.ids.all_as_root = maps.single && !opt.keep_user && uid != 0;
+    cfg.ids.layer_uid = maps.inside_uid;
+    cfg.ids.layer_gid = maps.inside_gid;
 
     SandboxPlan plan;
     plan.argv = opt.argv;
@@ -191,6 +196,19 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store) {
     ::sigaction(SIGTERM, &fwd, nullptr);
     ::sigaction(SIGHUP, &fwd, nullptr);
 
+    // Every inode the kernel knows holds descriptors in the server: take the
+    // whole hard limit (the sandbox, cloned already, keeps the usual one).
+    struct rlimit nofile;
+    if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &nofile);
+    }
+    // Half for cached inode handles, the rest for open files and in-flight
+    // operations. MBX_FD_BUDGET lowers it (the tests use it to exercise eviction).
+    if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0)
+        cfg.fd_budget = std::max<size_t>(64, nofile.rlim_cur / 2);
+    if (const char* b = std::getenv("MBX_FD_BUDGET"))
+        cfg.fd_budget = std::clamp<size_t>(std::strtoul(b, nullptr, 10), 16, cfg.fd_budget);
     overlay::Server server(std::move(cfg));
     std::promise<int> served;
     auto served_f = served.get_future();
