@@ -303,7 +303,10 @@ void sandbox_main(const SandboxPlan& plan, int sock) {
     if (::setresgid(plan.inside_gid, plan.inside_gid, plan.inside_gid) < 0) die("setresgid");
     if (::setresuid(plan.inside_uid, plan.inside_uid, plan.inside_uid) < 0) die("setresuid");
     if (::chdir(plan.cwd.c_str()) < 0) {
-        std::string w = "mbx: warning: cannot enter \"" + plan.cwd + "\" inside the sandbox; starting in /\n";
+        bool in_tmp = !plan.keep_tmp && (plan.cwd.starts_with("/tmp/") || plan.cwd.starts_with("/var/tmp/"));
+        std::string w = "mbx: warning: cannot enter \"" + plan.cwd + "\" inside the sandbox" +
+                        (in_tmp ? " (/tmp and /var/tmp are private there; --keep-tmp shows them)" : "") +
+                        "; starting in /\n";
         (void)!::write(2, w.data(), w.size());
     }
 
