@@ -63,8 +63,6 @@ void reply_entry(fuse_req_t req, Filesystem& fs, const std::shared_ptr<Inode>& i
     fuse_reply_entry(req, &e);
 }
 
-// The Inode's handles for this request; on failure the error is in the Result.
-Result<Fds> handles(Filesystem& fs, Inode& in) { return fs.fds(in); }
 
 layer::Origin origin_of(Filesystem&, int upper_dir, const char* name, const Resolved& r) {
     // A copied-up entry remembers the host original; otherwise it is the host entry now.
@@ -77,63 +75,80 @@ layer::Origin origin_of(Filesystem&, int upper_dir, const char* name, const Reso
     return layer::origin_from_stat(r.lower_st);
 }
 
-// Creates parent/name in the layer: build(tmp) makes the object in the work
-// directory, then its owner record is written and it is renamed into place.
+// Creates parent/name in the layer, owned by uid:gid: build(tmp, fd) makes the
+// object in the work directory (keeping an open descriptor in fd if it wants),
+// then its owner record is written and it is renamed into place. Returns the
+// new Inode, carrying one kernel reference.
 template <typename Build>
-void make_entry(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev,
-                Build build, fuse_file_info* fi = nullptr) {
-    Filesystem& fs = fsof(req);
-    if (std::strlen(name) > NAME_MAX) return (void)fuse_reply_err(req, ENAMETOOLONG);
+Result<std::shared_ptr<Inode>> create_entry(Filesystem& fs, fuse_ino_t parent, const char* name,
+                                            uid_t uid, gid_t gid, mode_t mode, dev_t rdev, Build build,
+                                            UniqueFd& open_fd) {
+    if (std::strlen(name) > NAME_MAX) return Errno{ENAMETOOLONG};
     auto p = fs.shared(parent);
     auto res = fs.resolve(*p, name);
-    if (!res) return (void)fuse_reply_err(req, res.error());
-    if (res->exists()) return (void)fuse_reply_err(req, EEXIST);
-    if (auto r = fs.copy_up(p); !r) return (void)fuse_reply_err(req, r.error());
-    auto pf = handles(fs, *p);
-    if (!pf) return (void)fuse_reply_err(req, pf.error());
-    int pupper = pf->u();
+    if (!res) return Errno{res.error()};
+    if (res->exists()) return Errno{EEXIST};
+    if (auto r = fs.copy_up(p); !r) return Errno{r.error()};
+    auto pf = fs.fds(*p);
+    if (!pf) return Errno{pf.error()};
 
-    const fuse_ctx* ctx = fuse_req_ctx(req);
     layer::Override ovr;
     {
         std::lock_guard lock(p->mu);
-        ovr = fs.override_for_new(ctx->uid, ctx->gid, mode, rdev, *p);
+        ovr = fs.override_for_new(uid, gid, mode, rdev, *p);
     }
     std::string tmp = fs.temp_name();
-    UniqueFd open_fd;
-    auto built = build(tmp.c_str(), open_fd);
-    if (!built) return (void)fuse_reply_err(req, built.error());
-    auto cleanup = [&](int err) {
+    if (auto built = build(tmp.c_str(), open_fd); !built) return Errno{built.error()};
+    auto fail = [&](int err) -> Result<std::shared_ptr<Inode>> {
         open_fd.reset();
         (void)sys::remove_tree_at(fs.work(), tmp.c_str());
-        fuse_reply_err(req, err);
+        return Errno{err};
     };
     if (!S_ISLNK(mode)) {
         auto fd = sys::open_path(fs.work(), tmp.c_str());
-        if (!fd) return cleanup(fd.error());
+        if (!fd) return fail(fd.error());
         if (auto r = sys::set_xattr(fd->get(), layer::kOverrideXattr, layer::format_override(ovr)); !r)
-            return cleanup(r.error());
+            return fail(r.error());
         // A directory made where a whiteout hid a host entry must not show
         // what was under it.
         if (S_ISDIR(mode) && res->whiteout)
-            if (auto r = sys::set_xattr(fd->get(), layer::kOpaqueXattr, "y"); !r) return cleanup(r.error());
+            if (auto r = sys::set_xattr(fd->get(), layer::kOpaqueXattr, "y"); !r) return fail(r.error());
         if (::fchmodat(fs.work(), tmp.c_str(), layer_mode(S_ISDIR(mode) ? mode : (S_IFREG | (mode & 0777))), 0) < 0)
-            return cleanup(errno);
+            return fail(errno);
     }
-    if (auto r = fs.install(tmp.c_str(), pupper, name, res->whiteout); !r) return cleanup(r.error());
+    if (auto r = fs.install(tmp.c_str(), pf->u(), name, res->whiteout); !r) return fail(r.error());
+    return fs.lookup(p, name);
+}
 
-    auto in = fs.lookup(p, name);
+template <typename Build>
+void make_entry(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev, Build build) {
+    Filesystem& fs = fsof(req);
+    const fuse_ctx* ctx = fuse_req_ctx(req);
+    UniqueFd unused;
+    auto in = create_entry(fs, parent, name, ctx->uid, ctx->gid, mode, rdev, build, unused);
     if (!in) return (void)fuse_reply_err(req, in.error());
-    if (!fi) return reply_entry(req, fs, *in);
-    fuse_entry_param e;
-    if (int err = fill_entry(fs, *in, e)) {
-        fs.table().forget(in->get(), 1);
-        return (void)fuse_reply_err(req, err);
-    }
-    fi->fh = reinterpret_cast<uint64_t>(new FileHandle{std::move(open_fd)});
-    if (fuse_reply_create(req, &e, fi) != 0) {
-        delete reinterpret_cast<FileHandle*>(fi->fh);
-    }
+    reply_entry(req, fs, *in);
+}
+
+// What removing parent/name needs: the entry exists, and the parent is in the layer.
+struct Removal {
+    std::shared_ptr<Inode> parent;
+    Resolved res;
+    Fds pf;  // the parent's handles
+};
+
+Result<Removal> prepare_removal(Filesystem& fs, fuse_ino_t parent, const char* name) {
+    Removal rm;
+    rm.parent = fs.shared(parent);
+    auto res = fs.resolve(*rm.parent, name);
+    if (!res) return Errno{res.error()};
+    if (!res->exists()) return Errno{ENOENT};
+    rm.res = *res;
+    if (auto r = fs.copy_up(rm.parent); !r) return Errno{r.error()};
+    auto pf = fs.fds(*rm.parent);
+    if (!pf) return Errno{pf.error()};
+    rm.pf = *pf;
+    return rm;
 }
 
 // ---- operations
@@ -183,7 +198,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
     auto in = fs.shared(ino);
     bool truncate_all = (valid & FUSE_SET_ATTR_SIZE) && attr->st_size == 0;
     if (auto r = fs.copy_up(in, !truncate_all); !r) return (void)fuse_reply_err(req, r.error());
-    auto f = handles(fs, *in);
+    auto f = fs.fds(*in);
     if (!f) return (void)fuse_reply_err(req, f.error());
     int ufd = f->u();
     mode_t type;
@@ -230,7 +245,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
 
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
     Filesystem& fs = fsof(req);
-    auto f = handles(fs, *fs.inode(ino));
+    auto f = fs.fds(*fs.inode(ino));
     if (!f) return (void)fuse_reply_err(req, f.error());
     auto t = sys::readlink_fd(f->top());
     if (!t) return (void)fuse_reply_err(req, t.error());
@@ -271,9 +286,19 @@ void op_symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char*
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
     Filesystem& fs = fsof(req);
     int extra = fi->flags & (O_APPEND | O_DIRECT | O_SYNC | O_DSYNC | O_NOATIME);
-    make_entry(req, parent, name, S_IFREG | (mode & 07777), 0, [&](const char* tmp, UniqueFd& keep) {
-        return make_file(fs, tmp, &keep, O_RDWR | extra);
-    }, fi);
+    const fuse_ctx* ctx = fuse_req_ctx(req);
+    UniqueFd fd;
+    auto in = create_entry(fs, parent, name, ctx->uid, ctx->gid, S_IFREG | (mode & 07777), 0,
+                           [&](const char* tmp, UniqueFd& keep) { return make_file(fs, tmp, &keep, O_RDWR | extra); },
+                           fd);
+    if (!in) return (void)fuse_reply_err(req, in.error());
+    fuse_entry_param e;
+    if (int err = fill_entry(fs, *in, e)) {
+        fs.table().forget(in->get(), 1);
+        return (void)fuse_reply_err(req, err);
+    }
+    fi->fh = reinterpret_cast<uint64_t>(new FileHandle{std::move(fd)});
+    if (fuse_reply_create(req, &e, fi) != 0) delete reinterpret_cast<FileHandle*>(fi->fh);
 }
 
 void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
@@ -285,9 +310,9 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* n
     if (res->exists()) return (void)fuse_reply_err(req, EEXIST);
     if (auto r = fs.copy_up(in); !r) return (void)fuse_reply_err(req, r.error());
     if (auto r = fs.copy_up(np); !r) return (void)fuse_reply_err(req, r.error());
-    auto f = handles(fs, *in);
+    auto f = fs.fds(*in);
     if (!f) return (void)fuse_reply_err(req, f.error());
-    auto npf = handles(fs, *np);
+    auto npf = fs.fds(*np);
     if (!npf) return (void)fuse_reply_err(req, npf.error());
     std::string tmp = fs.temp_name();
     if (::linkat(AT_FDCWD, sys::fd_path(f->u()).c_str(), fs.work(), tmp.c_str(), AT_SYMLINK_FOLLOW) < 0)
@@ -302,14 +327,10 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* n
 
 void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     Filesystem& fs = fsof(req);
-    auto p = fs.shared(parent);
-    auto res = fs.resolve(*p, name);
-    if (!res) return (void)fuse_reply_err(req, res.error());
-    if (!res->exists()) return (void)fuse_reply_err(req, ENOENT);
-    if (auto r = fs.copy_up(p); !r) return (void)fuse_reply_err(req, r.error());
-    auto pf = handles(fs, *p);
-    if (!pf) return (void)fuse_reply_err(req, pf.error());
-    int pupper = pf->u();
+    auto rm = prepare_removal(fs, parent, name);
+    if (!rm) return (void)fuse_reply_err(req, rm.error());
+    const Resolved* res = &rm->res;
+    int pupper = rm->pf.u();
     // An open file stays usable after its name goes.
     if (res->upper_exists) fs.pin_upper_entry(pupper, name);
     Result<void> r;
@@ -322,18 +343,14 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
 
 void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
     Filesystem& fs = fsof(req);
-    auto p = fs.shared(parent);
-    auto res = fs.resolve(*p, name);
-    if (!res) return (void)fuse_reply_err(req, res.error());
-    if (!res->exists()) return (void)fuse_reply_err(req, ENOENT);
-    if (auto r = fs.copy_up(p); !r) return (void)fuse_reply_err(req, r.error());
-    auto pf = handles(fs, *p);
-    if (!pf) return (void)fuse_reply_err(req, pf.error());
-    int pupper = pf->u();
+    auto rm = prepare_removal(fs, parent, name);
+    if (!rm) return (void)fuse_reply_err(req, rm.error());
+    const Resolved* res = &rm->res;
+    int pupper = rm->pf.u();
     int plower;
     {
-        std::lock_guard lock(p->mu);
-        plower = p->opaque ? -1 : pf->l();
+        std::lock_guard lock(rm->parent->mu);
+        plower = rm->parent->opaque ? -1 : rm->pf.l();
     }
     UniqueFd cu, cl;
     if (res->upper_exists) {
@@ -413,9 +430,9 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
     if (auto r = fs.copy_up(p); !r) return done(r.error());
     if (auto r = fs.copy_up(np); !r) return done(r.error());
     if (auto r = copy_up_for_rename(fs, sin); !r) return done(r.error());
-    auto pf = handles(fs, *p);
+    auto pf = fs.fds(*p);
     if (!pf) return done(pf.error());
-    auto npf = handles(fs, *np);
+    auto npf = fs.fds(*np);
     if (!npf) return done(npf.error());
     int pupper = pf->u(), npupper = npf->u();
 
@@ -476,7 +493,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     bool writes = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
     if (writes)
         if (auto r = fs.copy_up(in, !(fi->flags & O_TRUNC)); !r) return (void)fuse_reply_err(req, r.error());
-    auto f = handles(fs, *in);
+    auto f = fs.fds(*in);
     if (!f) return (void)fuse_reply_err(req, f.error());
     auto fd = sys::reopen(f->top(), fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY));
     if (!fd) return (void)fuse_reply_err(req, fd.error());
@@ -613,7 +630,7 @@ void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 
 void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
     Filesystem& fs = fsof(req);
-    auto f = handles(fs, *fs.inode(ino));
+    auto f = fs.fds(*fs.inode(ino));
     if (!f) return (void)fuse_reply_err(req, f.error());
     if (!f->upper) return (void)fuse_reply_err(req, 0);  // nothing of it is in the layer
     auto fd = sys::reopen(f->u(), O_RDONLY | O_DIRECTORY);
@@ -644,26 +661,13 @@ void mknod_request(fuse_req_t req, fuse_ino_t dir, const char* value, size_t siz
         return (void)fuse_reply_err(req, EINVAL);
     if (!S_ISCHR(mode) && !S_ISBLK(mode)) return (void)fuse_reply_err(req, EINVAL);
     Filesystem& fs = fsof(req);
-    // Reuse the creation path; reply_entry is replaced by a plain reply.
-    auto p = fs.shared(dir);
-    auto res = fs.resolve(*p, name.c_str());
-    if (!res) return (void)fuse_reply_err(req, res.error());
-    if (res->exists()) return (void)fuse_reply_err(req, EEXIST);
-    if (auto r = fs.copy_up(p); !r) return (void)fuse_reply_err(req, r.error());
-    layer::Override ovr;
-    {
-        std::lock_guard lock(p->mu);
-        ovr = fs.override_for_new(0, fuse_req_ctx(req)->gid, static_cast<mode_t>(mode), static_cast<dev_t>(rdev), *p);
-    }
-    std::string tmp = fs.temp_name();
-    auto fd = sys::open_at(fs.work(), tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0600);
-    if (!fd) return (void)fuse_reply_err(req, fd.error());
-    Result<void> r = sys::set_xattr(fd->get(), layer::kOverrideXattr, layer::format_override(ovr));
-    auto pf = handles(fs, *p);
-    if (!pf) r = Errno{pf.error()};
-    if (r) r = fs.install(tmp.c_str(), pf->u(), name.c_str(), res->whiteout);
-    if (!r) ::unlinkat(fs.work(), tmp.c_str(), 0);
-    fuse_reply_err(req, r.error());
+    UniqueFd unused;
+    auto in = create_entry(fs, dir, name.c_str(), 0, fuse_req_ctx(req)->gid, static_cast<mode_t>(mode),
+                           static_cast<dev_t>(rdev),
+                           [&](const char* tmp, UniqueFd&) { return make_file(fs, tmp, nullptr, O_WRONLY); }, unused);
+    if (!in) return (void)fuse_reply_err(req, in.error());
+    fs.table().forget(in->get(), 1);  // no entry goes to the kernel with this reply
+    fuse_reply_err(req, 0);
 }
 
 void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
@@ -674,7 +678,7 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* v
         return mknod_request(req, ino, value, size);
     if (layer::is_internal_xattr(name)) return (void)fuse_reply_err(req, EPERM);
     if (auto r = fs.copy_up(in); !r) return (void)fuse_reply_err(req, r.error());
-    auto f = handles(fs, *in);
+    auto f = fs.fds(*in);
     if (!f) return (void)fuse_reply_err(req, f.error());
     auto r = sys::set_xattr(f->u(), name, std::string_view(value, size), flags);
     fuse_reply_err(req, r.error());
@@ -683,7 +687,7 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* v
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
     Filesystem& fs = fsof(req);
     if (layer::is_internal_xattr(name)) return (void)fuse_reply_err(req, ENODATA);
-    auto f = handles(fs, *fs.inode(ino));
+    auto f = fs.fds(*fs.inode(ino));
     if (!f) return (void)fuse_reply_err(req, f.error());
     int fd = f->top();
     auto v = sys::get_xattr(fd, name);
@@ -695,7 +699,7 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) 
 
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
     Filesystem& fs = fsof(req);
-    auto f = handles(fs, *fs.inode(ino));
+    auto f = fs.fds(*fs.inode(ino));
     if (!f) return (void)fuse_reply_err(req, f.error());
     int fd = f->top();
     auto names = sys::list_xattr(fd);
@@ -716,7 +720,7 @@ void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
     if (layer::is_internal_xattr(name)) return (void)fuse_reply_err(req, ENODATA);
     auto in = fs.shared(ino);
     if (auto r = fs.copy_up(in); !r) return (void)fuse_reply_err(req, r.error());
-    auto f = handles(fs, *in);
+    auto f = fs.fds(*in);
     if (!f) return (void)fuse_reply_err(req, f.error());
     auto r = sys::remove_xattr(f->u(), name);
     fuse_reply_err(req, r.error());
