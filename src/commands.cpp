@@ -137,7 +137,9 @@ int cmd_status(SessionStore& store, const SessionArgs& a) {
         nlohmann::json arr = nlohmann::json::array();
         for (auto& c : changes)
             arr.push_back({{"kind", std::string(1, commit::kind_letter(c.kind))}, {"path", c.path}, {"mode", c.mode}});
-        nlohmann::json out = {{"session", name}, {"changes", arr}};
+        auto c = count_changes(changes);
+        nlohmann::json out = {{"session", name}, {"added", c.added}, {"modified", c.modified},
+                              {"deleted", c.deleted}, {"changes", arr}};
         std::printf("%s\n", out.dump(2).c_str());
         return 0;
     }

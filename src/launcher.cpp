@@ -52,6 +52,19 @@ void check_fuse_access() {
                     "; make it usable by you as stock Debian does (chmod 0666 /dev/fuse)");
 }
 
+// The layer keeps whiteouts, owners and origins in user.* extended attributes.
+void check_layer_xattrs(int layer, const std::string& path) {
+    auto r = sys::set_xattr(layer, "user.mbx.probe", "1");
+    if (r) {
+        (void)sys::remove_xattr(layer, "user.mbx.probe");
+        return;
+    }
+    if (r.error() == ENOTSUP)
+        throw UserError(path + " is on a filesystem without user extended attributes, which the layer needs; "
+                        "set MBX_HOME to a directory on ext4, xfs, btrfs or tmpfs");
+    throw UserError(sys_error("setxattr", path, r.error()));
+}
+
 std::string user_name(uid_t uid) {
     if (struct passwd* pw = ::getpwuid(uid)) return pw->pw_name;
     return std::to_string(uid);
@@ -115,6 +128,7 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store) {
     for (auto& h : opt.hide) cfg.hidden.push_back(identity(h, "--hide"));
     cfg.lower_root = open_dir(AT_FDCWD, "/");
     cfg.upper_root = open_dir(session.dir_fd(), "layer");
+    check_layer_xattrs(cfg.upper_root.get(), session.path() + "/layer");
     cfg.work_dir = open_dir(session.dir_fd(), "work");
     cfg.ids.all_as_root = maps.single && !opt.keep_user && uid != 0;
     cfg.ids.layer_uid = maps.inside_uid;
