@@ -106,8 +106,11 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store) {
     if (opt.argv.empty()) throw UserError("no command given: mbx run [OPTIONS] -- CMD [ARGS...]");
     if (opt.net != "host" && opt.net != "none")
         throw UserError("--net " + opt.net + ": use --net none or --net host");
-    for (auto& p : opt.bind)
+    for (auto& p : opt.bind) {
         if (p.empty() || p[0] != '/') throw UserError("--bind " + p + ": give an absolute path");
+        struct stat st;
+        if (::stat(p.c_str(), &st) < 0) throw UserError("--bind " + p + ": " + std::strerror(errno));
+    }
     for (auto& p : opt.hide)
         if (p.empty() || p[0] != '/') throw UserError("--hide " + p + ": give an absolute path");
     check_fuse_access();

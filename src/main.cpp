@@ -5,7 +5,10 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
+#include <string>
+#include <vector>
 #include <iostream>
 
 #include "src/commands.h"
@@ -29,11 +32,13 @@ int main(int argc, char** argv) {
     c_run->add_flag("--user", run.keep_user, "Keep your own identity inside (default: fake root)");
     c_run->add_option("--net", run.net, "Network: host (default) or none (loopback only)")
         ->check(CLI::IsMember({"host", "none"}));
-    c_run->add_option("--hide", run.hide, "Make a host path invisible inside (repeatable)");
-    c_run->add_option("--bind", run.bind, "Show a host path writable at the same place (repeatable)");
+    // One value per flag, so that "--bind DIR -- CMD" ends the options at "--".
+    c_run->add_option("--hide", run.hide, "Make a host path invisible inside (repeatable)")->allow_extra_args(false);
+    c_run->add_option("--bind", run.bind, "Show a host path writable at the same place (repeatable)")
+        ->allow_extra_args(false);
     c_run->add_flag("--keep-tmp", run.keep_tmp, "Layer /tmp and /var/tmp instead of private tmpfs");
-    c_run->add_option("command", run.argv, "The command and its arguments, after --")->required();
-    c_run->footer("Example: mbx run -- make install");
+    c_run->footer("The command starts at -- or at the first argument that is not an option of run.\n"
+                  "Example: mbx run -- make install");
 
     mbx::SessionArgs list_args, status_args, discard_args;
     auto* c_list = app.add_subcommand("list", "List sessions: age, size, changes, last command");
@@ -44,8 +49,28 @@ int main(int argc, char** argv) {
     auto* c_discard = app.add_subcommand("discard", "Throw a session away (default: most recent)");
     c_discard->add_option("session", discard_args.session, "Session name");
 
+    // The command of "mbx run" is split off before CLI11 sees it: it starts at "--" or
+    // at the first argument that is not one of run's options, so that
+    // "mbx run ls -la" and "mbx run --bind D -- sh -c ..." both mean what they say.
+    std::vector<std::string> args(argv + 1, argv + argc);
+    for (size_t i = 0; i < args.size(); ++i) {
+        if (args[i].starts_with("-")) continue;  // global options before the subcommand
+        if (args[i] != "run") break;
+        for (size_t j = i + 1; j < args.size(); ++j) {
+            const std::string& a = args[j];
+            if (a == "--" || !a.starts_with("-")) {
+                run.argv.assign(args.begin() + j + (a == "--" ? 1 : 0), args.end());
+                args.resize(j);
+                break;
+            }
+            if (a == "--session" || a == "--net" || a == "--hide" || a == "--bind") ++j;  // its value
+        }
+        break;
+    }
+    std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
+
     try {
-        app.parse(argc, argv);
+        app.parse(args);
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) return app.exit(e);
         std::fprintf(stderr, "mbx: %s (see 'mbx %s--help')\n", e.what(),
@@ -53,6 +78,12 @@ int main(int argc, char** argv) {
         return 125;
     }
     if (verbose) spdlog::set_level(spdlog::level::debug);
+    if (*c_run) {
+        if (run.argv.empty()) {
+            std::fprintf(stderr, "mbx: no command given: mbx run [OPTIONS] -- CMD [ARGS...]\n");
+            return 125;
+        }
+    }
 
     try {
         mbx::SessionStore store(mbx::SessionStore::default_home());
