@@ -50,7 +50,7 @@ Result<std::vector<MergedEntry>> Filesystem::list(Inode& dir) {
             dev_t ldev = dst ? dst->st_dev : 0;
             for (auto& e : *entries) {
                 if (seen.count(e.name)) continue;
-                if (!cfg_.hidden.empty()) {
+                if (maybe_hidden(e.name)) {
                     auto st = sys::stat_at(lower, e.name.c_str());
                     if (st && hidden(*st)) continue;
                 }
@@ -78,8 +78,10 @@ Result<void> Filesystem::check_empty(int upper_dir, int lower_dir, bool opaque) 
         if (!entries) return Errno{entries.error()};
         for (auto& e : *entries) {
             if (whiteouts.count(e.name)) continue;
-            auto st = sys::stat_at(lower_dir, e.name.c_str());
-            if (st && hidden(*st)) continue;
+            if (maybe_hidden(e.name)) {
+                auto st = sys::stat_at(lower_dir, e.name.c_str());
+                if (st && hidden(*st)) continue;
+            }
             return Errno{ENOTEMPTY};
         }
     }

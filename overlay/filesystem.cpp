@@ -121,8 +121,14 @@ void Filesystem::pin_upper_entry(int upper_dir, const char* name) {
 }
 
 bool Filesystem::hidden(const struct stat& st) const {
-    for (auto& [dev, ino] : cfg_.hidden)
-        if (st.st_dev == dev && st.st_ino == ino) return true;
+    for (auto& h : cfg_.hidden)
+        if (st.st_dev == h.dev && st.st_ino == h.ino) return true;
+    return false;
+}
+
+bool Filesystem::maybe_hidden(const std::string& name) const {
+    for (auto& h : cfg_.hidden)
+        if (h.name == name) return true;
     return false;
 }
 
@@ -201,8 +207,7 @@ Result<Resolved> Filesystem::resolve(Inode& parent, const char* name) {
     return r;
 }
 
-Result<std::shared_ptr<Inode>> Filesystem::lookup(const std::shared_ptr<Inode>& parent,
-                                                  const char* name) {
+Result<Filesystem::Looked> Filesystem::lookup(const std::shared_ptr<Inode>& parent, const char* name) {
     auto res = resolve(*parent, name);
     if (!res) return Errno{res.error()};
     Resolved& r = *res;
@@ -248,46 +253,55 @@ Result<std::shared_ptr<Inode>> Filesystem::lookup(const std::shared_ptr<Inode>& 
         return n;
     });
     if (!in) return Errno{ENOMEM};
-    return in;
+    bool from_upper;
+    {
+        std::lock_guard lock(in->mu);
+        from_upper = r.upper_exists && (in->ovr || !has_lower || !S_ISDIR(type));
+    }
+    return Looked{in, present(*in, from_upper ? r.upper_st : r.lower_st, from_upper, merged_dir)};
 }
 
 Result<struct stat> Filesystem::attr(Inode& in) {
     auto f = fds(in);
     if (!f) return Errno{f.error()};
+    bool use_upper;
+    {
+        std::lock_guard lock(in.mu);
+        // A merged directory without its own record (the layer root) shows the host's.
+        use_upper = f->upper && (in.ovr || !f->lower || !S_ISDIR(in.type));
+    }
+    auto st = sys::stat_fd(use_upper ? f->u() : f->l());
+    if (!st) return st;
+    return present(in, *st, use_upper, S_ISDIR(st->st_mode) && f->upper && f->lower);
+}
+
+struct stat Filesystem::present(Inode& in, struct stat st, bool from_upper, bool merged_dir) {
     std::optional<layer::Override> ovr;
-    uint64_t ino;
-    mode_t type;
     {
         std::lock_guard lock(in.mu);
         ovr = in.ovr;
-        ino = in.ino;
-        type = in.type;
+        st.st_ino = in.ino;
     }
-    // A merged directory without its own record (the layer root) shows the host's.
-    bool use_upper = f->upper && (ovr || !f->lower || !S_ISDIR(type));
-    auto st = sys::stat_fd(use_upper ? f->u() : f->l());
-    if (!st) return st;
-    if (use_upper && ovr) {
-        st->st_uid = ovr->uid;
-        st->st_gid = ovr->gid;
-        st->st_mode = ovr->mode;
+    if (from_upper && ovr) {
+        st.st_uid = ovr->uid;
+        st.st_gid = ovr->gid;
+        st.st_mode = ovr->mode;
         if (S_ISCHR(ovr->mode) || S_ISBLK(ovr->mode)) {
-            st->st_rdev = ovr->rdev;
-            st->st_size = 0;
+            st.st_rdev = ovr->rdev;
+            st.st_size = 0;
         } else if (S_ISFIFO(ovr->mode) || S_ISSOCK(ovr->mode)) {
-            st->st_size = 0;
+            st.st_size = 0;
         }
-    } else if (use_upper) {
-        st->st_uid = cfg_.ids.layer_uid;
-        st->st_gid = cfg_.ids.layer_gid;
+    } else if (from_upper) {
+        st.st_uid = cfg_.ids.layer_uid;
+        st.st_gid = cfg_.ids.layer_gid;
     } else {
-        st->st_uid = cfg_.ids.uid(st->st_uid);
-        st->st_gid = cfg_.ids.gid(st->st_gid);
+        st.st_uid = cfg_.ids.uid(st.st_uid);
+        st.st_gid = cfg_.ids.gid(st.st_gid);
     }
     // Merged directories count links on two filesystems; 1 means "unknown"
     // to find(1) and friends, as on overlayfs.
-    if (S_ISDIR(st->st_mode) && f->upper && f->lower) st->st_nlink = 1;
-    st->st_ino = ino;
+    if (merged_dir) st.st_nlink = 1;
     return st;
 }
 

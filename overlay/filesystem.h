@@ -57,10 +57,21 @@ public:
 
     // --- names (filesystem.cpp)
     Result<Resolved> resolve(Inode& parent, const char* name);
-    // Looks name up and returns its Inode with one more kernel reference.
-    Result<std::shared_ptr<Inode>> lookup(const std::shared_ptr<Inode>& parent, const char* name);
+    // Looks name up and returns its Inode with one more kernel reference, and
+    // its attributes as presented (from the stat the resolution made: a lookup
+    // opens no descriptor).
+    struct Looked {
+        std::shared_ptr<Inode> inode;
+        struct stat attr;
+    };
+    Result<Looked> lookup(const std::shared_ptr<Inode>& parent, const char* name);
     Result<struct stat> attr(Inode& in);
+    // The attributes shown inside for backing object st (from the layer if
+    // from_upper, else from the host).
+    struct stat present(Inode& in, struct stat st, bool from_upper, bool merged_dir);
     bool hidden(const struct stat& st) const;
+    // Could an entry of this name be hidden? (No stat needed when not.)
+    bool maybe_hidden(const std::string& name) const;
     uint64_t present_ino(dev_t dev, ino_t ino);
 
     // --- copy-up (copy_up.cpp)

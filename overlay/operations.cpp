@@ -39,27 +39,22 @@ mode_t layer_mode(mode_t presented) {
     return (presented & 0777) | (S_ISDIR(presented) ? 0700 : 0600);
 }
 
-// 0 or the errno why the Inode's attributes cannot be had.
-int fill_entry(Filesystem& fs, const std::shared_ptr<Inode>& in, fuse_entry_param& e) {
-    auto st = fs.attr(*in);
-    if (!st) return st.error();
+using Looked = Filesystem::Looked;
+
+fuse_entry_param entry_of(Filesystem& fs, const Looked& l) {
+    fuse_entry_param e;
     std::memset(&e, 0, sizeof e);
-    e.ino = reinterpret_cast<fuse_ino_t>(in.get());
-    e.attr = *st;
+    e.ino = reinterpret_cast<fuse_ino_t>(l.inode.get());
+    e.attr = l.attr;
     e.attr_timeout = fs.cfg().entry_timeout;
     e.entry_timeout = fs.cfg().entry_timeout;
-    return 0;
+    return e;
 }
 
 // Replies with an Inode that already carries the reference this reply hands
 // to the kernel.
-void reply_entry(fuse_req_t req, Filesystem& fs, const std::shared_ptr<Inode>& in) {
-    fuse_entry_param e;
-    if (int err = fill_entry(fs, in, e)) {
-        fs.table().forget(in.get(), 1);
-        fuse_reply_err(req, err);
-        return;
-    }
+void reply_entry(fuse_req_t req, Filesystem& fs, const Looked& l) {
+    fuse_entry_param e = entry_of(fs, l);
     fuse_reply_entry(req, &e);
 }
 
@@ -80,7 +75,7 @@ layer::Origin origin_of(Filesystem&, int upper_dir, const char* name, const Reso
 // then its owner record is written and it is renamed into place. Returns the
 // new Inode, carrying one kernel reference.
 template <typename Build>
-Result<std::shared_ptr<Inode>> create_entry(Filesystem& fs, fuse_ino_t parent, const char* name,
+Result<Looked> create_entry(Filesystem& fs, fuse_ino_t parent, const char* name,
                                             uid_t uid, gid_t gid, mode_t mode, dev_t rdev, Build build,
                                             UniqueFd& open_fd) {
     if (std::strlen(name) > NAME_MAX) return Errno{ENAMETOOLONG};
@@ -99,7 +94,7 @@ Result<std::shared_ptr<Inode>> create_entry(Filesystem& fs, fuse_ino_t parent, c
     }
     std::string tmp = fs.temp_name();
     if (auto built = build(tmp.c_str(), open_fd); !built) return Errno{built.error()};
-    auto fail = [&](int err) -> Result<std::shared_ptr<Inode>> {
+    auto fail = [&](int err) -> Result<Looked> {
         open_fd.reset();
         (void)sys::remove_tree_at(fs.work(), tmp.c_str());
         return Errno{err};
@@ -292,11 +287,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                            [&](const char* tmp, UniqueFd& keep) { return make_file(fs, tmp, &keep, O_RDWR | extra); },
                            fd);
     if (!in) return (void)fuse_reply_err(req, in.error());
-    fuse_entry_param e;
-    if (int err = fill_entry(fs, *in, e)) {
-        fs.table().forget(in->get(), 1);
-        return (void)fuse_reply_err(req, err);
-    }
+    fuse_entry_param e = entry_of(fs, *in);
     fi->fh = reinterpret_cast<uint64_t>(new FileHandle{std::move(fd)});
     if (fuse_reply_create(req, &e, fi) != 0) delete reinterpret_cast<FileHandle*>(fi->fh);
 }
@@ -321,8 +312,10 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* n
         ::unlinkat(fs.work(), tmp.c_str(), 0);
         return (void)fuse_reply_err(req, r.error());
     }
+    auto st = fs.attr(*in);
+    if (!st) return (void)fuse_reply_err(req, st.error());
     fs.table().add_lookup(in.get());
-    reply_entry(req, fs, in);
+    reply_entry(req, fs, Looked{in, *st});
 }
 
 void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -420,7 +413,7 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
 
     auto s = fs.lookup(p, name);
     if (!s) return (void)fuse_reply_err(req, s.error());
-    std::shared_ptr<Inode> sin = *s;
+    std::shared_ptr<Inode> sin = s->inode;
     std::shared_ptr<Inode> din;
     auto done = [&](int err) {
         fs.table().forget(sin.get(), 1);
@@ -439,7 +432,7 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
     if (flags & RENAME_EXCHANGE) {
         auto d = fs.lookup(np, newname);
         if (!d) return done(d.error());
-        din = *d;
+        din = d->inode;
         if (auto r = copy_up_for_rename(fs, din); !r) return done(r.error());
         if (auto r = sys::rename_at(pupper, name, npupper, newname, RENAME_EXCHANGE); !r) return done(r.error());
         set_place(*sin, np, newname);
@@ -591,11 +584,8 @@ void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
             } else {
                 auto c = fs.lookup(dir, name);
                 if (!c) continue;  // vanished since the listing was taken
-                child = *c;
-                if (fill_entry(fs, child, e) != 0) {
-                    fs.table().forget(child.get(), 1);
-                    continue;
-                }
+                child = c->inode;
+                e = entry_of(fs, *c);
             }
             n = fuse_add_direntry_plus(req, p, rem, name, &e, static_cast<off_t>(i + 1));
             if (n > rem) {
@@ -666,7 +656,7 @@ void mknod_request(fuse_req_t req, fuse_ino_t dir, const char* value, size_t siz
                            static_cast<dev_t>(rdev),
                            [&](const char* tmp, UniqueFd&) { return make_file(fs, tmp, nullptr, O_WRONLY); }, unused);
     if (!in) return (void)fuse_reply_err(req, in.error());
-    fs.table().forget(in->get(), 1);  // no entry goes to the kernel with this reply
+    fs.table().forget(in->inode.get(), 1);  // no entry goes to the kernel with this reply
     fuse_reply_err(req, 0);
 }
 

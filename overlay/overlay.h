@@ -37,8 +37,14 @@ struct Config {
     UniqueFd upper_root;  // O_PATH of the session's layer/
     UniqueFd work_dir;    // O_PATH of the session's work/ (same filesystem as layer/)
     IdPolicy ids;
-    // Host objects (st_dev, st_ino) that do not exist inside: --hide paths, $MBX_HOME.
-    std::vector<std::pair<dev_t, ino_t>> hidden;
+    // Host objects that do not exist inside: --hide paths, $MBX_HOME. Matched
+    // by identity; the name lets listings skip a stat for every other entry.
+    struct Hidden {
+        dev_t dev;
+        ino_t ino;
+        std::string name;  // last component of the host path
+    };
+    std::vector<Hidden> hidden;
     double entry_timeout = 1.0;  // seconds the kernel may cache names and attributes
     unsigned max_threads = 8;
     // O_PATH handles the Inodes may keep open; the rest are re-opened on use.

@@ -76,10 +76,12 @@ UniqueFd open_dir(int at, const std::string& path) {
     return UniqueFd(fd);
 }
 
-std::pair<dev_t, ino_t> identity(const std::string& path, const char* what) {
+overlay::Config::Hidden identity(const std::string& path, const char* what) {
     struct stat st;
     if (::stat(path.c_str(), &st) < 0) throw UserError(std::string(what) + " " + sys_error("stat", path));
-    return {st.st_dev, st.st_ino};
+    std::string name = path;
+    while (name.size() > 1 && name.back() == '/') name.pop_back();
+    return {st.st_dev, st.st_ino, name.substr(name.rfind('/') + 1)};
 }
 
 std::string current_dir() {
