@@ -164,9 +164,19 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store) {
     std::fflush(nullptr);
     // A raw clone gives fork() semantics with the new namespaces at once; mbx
     // is still single-threaded here (the FUSE threads start later).
+    // A session that never ran a command is not kept when the sandbox cannot start.
+    auto drop_if_unused = [&]() {
+        if (session.meta().runs.empty()) {
+            try {
+                store.remove(std::move(session));
+            } catch (const UserError&) {
+            }
+        }
+    };
     pid_t child = static_cast<pid_t>(::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, 0));
     if (child < 0) {
         int e = errno;
+        drop_if_unused();
         if (e == EPERM || e == ENOSPC || e == EUSERS || e == EINVAL)
             throw UserError(std::string("cannot create a user namespace: ") + std::strerror(e) +
                             "; enable them (sysctl user.max_user_namespaces=15000, "
@@ -197,6 +207,7 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store) {
     } catch (...) {
         ::kill(child, SIGKILL);
         reap();
+        drop_if_unused();
         throw;
     }
     send_msg(ours.get(), "go");
@@ -204,7 +215,9 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store) {
     UniqueFd fuse_fd;
     if (!recv_msg(ours.get(), msg, &fuse_fd) || msg != "F" || !fuse_fd) {
         // The sandbox said why on stderr.
-        return reap();
+        int code = reap();
+        drop_if_unused();
+        return code;
     }
 
     struct sigaction ign {}, fwd {};

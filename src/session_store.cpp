@@ -228,7 +228,11 @@ std::string SessionStore::resolve(const std::optional<std::string>& name) const 
 }
 
 void SessionStore::remove(const std::string& name) {
-    Session s = open(name, false);  // takes the lock: refuses a session in use
+    remove(open(name, false));  // takes the lock: refuses a session in use
+}
+
+void SessionStore::remove(Session&& s) {
+    const std::string name = s.name();
     int home = ::open(home_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (home < 0) throw UserError(sys_error("open", home_));
     UniqueFd h(home);

@@ -65,6 +65,8 @@ public:
     bool exists(const std::string& name) const;
     // Removes a session (it must not be in use).
     void remove(const std::string& name);
+    // Removes a session this process holds open.
+    void remove(Session&& s);
 
     static void check_name(const std::string& name);
 
