@@ -68,6 +68,20 @@ struct Walker {
         return st.st_mode;
     }
 
+    // An opaque layer directory hides the host directory's entries: those the
+    // layer does not have again are deleted.
+    void deleted_below(int upper_dir, const std::string& path) {
+        auto host = sys::open_at(host_root, path.substr(1).c_str(), O_RDONLY | O_DIRECTORY);
+        if (!host) return;
+        auto entries = sys::read_dir(host->get());
+        if (!entries) return;
+        for (auto& e : *entries) {
+            struct stat st;
+            if (::fstatat(upper_dir, e.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) continue;
+            out.push_back({ChangeKind::Deleted, path + "/" + e.name, 0});
+        }
+    }
+
     void walk(int dir, const std::string& prefix, bool all_new) {
         auto entries = sys::read_dir(dir);
         if (!entries) return;
@@ -89,7 +103,9 @@ struct Walker {
             }
             if (S_ISDIR(st->st_mode)) {
                 auto sub = sys::open_at(dir, name, O_RDONLY | O_DIRECTORY);
-                if (sub) walk(sub->get(), path, !on_host);
+                if (!sub) continue;
+                if (on_host && layer::is_opaque(sub->get())) deleted_below(sub->get(), path);
+                walk(sub->get(), path, !on_host);
             }
         }
     }

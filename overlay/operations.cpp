@@ -59,7 +59,7 @@ void reply_entry(fuse_req_t req, Filesystem& fs, const Looked& l) {
 }
 
 
-layer::Origin origin_of(Filesystem&, int upper_dir, const char* name, const Resolved& r) {
+layer::Origin origin_of(Filesystem& fs, int upper_dir, const char* name, const Resolved& r) {
     // A copied-up entry remembers the host original; otherwise it is the host entry now.
     if (r.upper_exists && upper_dir >= 0) {
         if (auto fd = sys::open_path(upper_dir, name)) {
@@ -67,7 +67,10 @@ layer::Origin origin_of(Filesystem&, int upper_dir, const char* name, const Reso
                 if (auto o = layer::parse_origin(*v)) return *o;
         }
     }
-    return layer::origin_from_stat(r.lower_st);
+    layer::Origin o = layer::origin_from_stat(r.lower_st);
+    o.uid = fs.cfg().ids.uid(o.uid);  // owners are recorded as presented inside
+    o.gid = fs.cfg().ids.gid(o.gid);
+    return o;
 }
 
 // Creates parent/name in the layer, owned by uid:gid: build(tmp, fd) makes the
@@ -378,7 +381,7 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
             r = last_errno();
         }
     } else {
-        r = fs.put_whiteout(pupper, name, layer::origin_from_stat(res->lower_st), false);
+        r = fs.put_whiteout(pupper, name, origin_of(fs, pupper, name, *res), false);
     }
     fuse_reply_err(req, r.error());
 }

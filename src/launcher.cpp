@@ -128,12 +128,26 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store) {
     IdMaps maps = plan_id_maps(uid, gid, opt.keep_user, subuid, subgid);
 
     overlay::Config cfg;
-    Session session = store.open(opt.session, true);
-    cfg.hidden.push_back(identity(store.home(), "$MBX_HOME"));
     for (auto& h : opt.hide) cfg.hidden.push_back(identity(h, "--hide"));
+    Session session = store.open(opt.session, true);
+    // A session this run created is not kept when the sandbox cannot start.
+    auto drop_if_unused = [&]() {
+        if (session.created()) {
+            try {
+                store.remove(std::move(session));
+            } catch (const UserError&) {
+            }
+        }
+    };
+    cfg.hidden.push_back(identity(store.home(), "$MBX_HOME"));
     cfg.lower_root = open_dir(AT_FDCWD, "/");
     cfg.upper_root = open_dir(session.dir_fd(), "layer");
-    check_layer_xattrs(cfg.upper_root.get(), session.path() + "/layer");
+    try {
+        check_layer_xattrs(cfg.upper_root.get(), session.path() + "/layer");
+    } catch (const UserError&) {
+        drop_if_unused();
+        throw;
+    }
     cfg.work_dir = open_dir(session.dir_fd(), "work");
     cfg.ids.all_as_root = maps.single && !opt.keep_user && uid != 0;
     cfg.ids.layer_uid = maps.inside_uid;
@@ -149,6 +163,8 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store) {
     plan.inside_uid = maps.inside_uid;
     plan.inside_gid = maps.inside_gid;
     plan.may_setgroups = !maps.single;
+    for (auto& r : maps.uids) plan.uid_ranges.emplace_back(r.inside, r.count);
+    for (auto& r : maps.gids) plan.gid_ranges.emplace_back(r.inside, r.count);
 
     int sp[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) throw UserError(sys_error("socketpair", ""));
@@ -164,15 +180,6 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store) {
     std::fflush(nullptr);
     // A raw clone gives fork() semantics with the new namespaces at once; mbx
     // is still single-threaded here (the FUSE threads start later).
-    // A session that never ran a command is not kept when the sandbox cannot start.
-    auto drop_if_unused = [&]() {
-        if (session.meta().runs.empty()) {
-            try {
-                store.remove(std::move(session));
-            } catch (const UserError&) {
-            }
-        }
-    };
     pid_t child = static_cast<pid_t>(::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, 0));
     if (child < 0) {
         int e = errno;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -92,6 +93,71 @@ void setup_sys(const std::string& sys) {
     attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
     if (::mount_setattr(AT_FDCWD, sys.c_str(), AT_RECURSIVE, &attr, sizeof attr) < 0)
         die("make \"" + sys + "\" read-only");
+}
+
+// /proc reaches global kernel state: as container runtimes do, its knobs are
+// read-only and its dumps of kernel memory and keys are masked.
+void harden_proc(const std::string& proc) {
+    for (const char* p : {"sys", "sysrq-trigger", "irq", "bus", "fs"}) {
+        std::string t = proc + "/" + p;
+        if (::access(t.c_str(), F_OK) != 0) continue;
+        mount_or_die(t.c_str(), t, nullptr, MS_BIND | MS_REC);
+        struct mount_attr attr {};
+        attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+        if (::mount_setattr(AT_FDCWD, t.c_str(), AT_RECURSIVE, &attr, sizeof attr) < 0)
+            die("make \"" + t + "\" read-only");
+    }
+    for (const char* p : {"kcore", "keys", "timer_list", "sched_debug"}) {
+        std::string t = proc + "/" + p;
+        if (::access(t.c_str(), F_OK) == 0) mount_or_die("/dev/null", t, nullptr, MS_BIND);
+    }
+}
+
+void write_file(const std::string& path, const std::string& text) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || ::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+        std::string msg = "mbx: sandbox setup: write \"" + path + "\": " + std::strerror(errno) + "\n";
+        (void)!::write(2, msg.data(), msg.size());
+        ::_exit(125);
+    }
+    ::close(fd);
+}
+
+// Mounts made in the sandbox's own user namespace could be undone from inside
+// (unmounting the read-only /sys, say). Moving into a nested user and mount
+// namespace makes every one of them locked: the kernel refuses to unmount
+// them or lift their read-only flag from there. A helper left outside writes
+// the nested namespace's id maps, onto the same ids.
+void lock_mounts(const SandboxPlan& plan) {
+    int go[2];
+    if (::pipe2(go, O_CLOEXEC) < 0) die("pipe");
+    pid_t self = ::getpid();
+    pid_t helper = ::fork();
+    if (helper < 0) die("fork");
+    if (helper == 0) {
+        ::close(go[1]);
+        char c;
+        if (::read(go[0], &c, 1) != 1) ::_exit(1);
+        auto map = [](const std::vector<std::pair<uint32_t, uint32_t>>& ranges) {
+            std::string m;
+            for (auto& [first, count] : ranges)
+                m += std::to_string(first) + " " + std::to_string(first) + " " + std::to_string(count) + "\n";
+            return m;
+        };
+        std::string proc = "/proc/" + std::to_string(self) + "/";
+        write_file(proc + "uid_map", map(plan.uid_ranges));
+        if (!plan.may_setgroups) write_file(proc + "setgroups", "deny");
+        write_file(proc + "gid_map", map(plan.gid_ranges));
+        ::_exit(0);
+    }
+    ::close(go[0]);
+    if (::unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) die("unshare the nested user namespace");
+    if (::write(go[1], "x", 1) != 1) die("wake the id-map helper");
+    ::close(go[1]);
+    int status;
+    while (::waitpid(helper, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) die("map ids in the nested user namespace", 0);
 }
 
 void loopback_up() {
@@ -283,6 +349,7 @@ void sandbox_main(const SandboxPlan& plan, int sock) {
 
     std::string root = kRoot;
     mount_or_die("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    harden_proc(root + "/proc");
     setup_dev(root + "/dev");
     setup_sys(root + "/sys");
     if (!plan.keep_tmp) {
@@ -298,6 +365,7 @@ void sandbox_main(const SandboxPlan& plan, int sock) {
     if (::umount2(".", MNT_DETACH) < 0) die("detach the host's mounts");
     if (::chdir("/") < 0) die("chdir /");
     if (plan.net_none) loopback_up();
+    lock_mounts(plan);
 
     if (plan.may_setgroups) ::setgroups(0, nullptr);
     if (::setresgid(plan.inside_gid, plan.inside_gid, plan.inside_gid) < 0) die("setresgid");

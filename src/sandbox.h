@@ -22,6 +22,10 @@ struct SandboxPlan {
     uid_t inside_uid = 0;
     gid_t inside_gid = 0;
     bool may_setgroups = false;
+    // The ids mapped into the sandbox's user namespace, as (first, count) seen
+    // inside: the nested namespace that locks the mounts maps them onto themselves.
+    std::vector<std::pair<uint32_t, uint32_t>> uid_ranges;
+    std::vector<std::pair<uint32_t, uint32_t>> gid_ranges;
 };
 
 // Runs in the child created with the new namespaces; never returns. sock is

@@ -77,8 +77,8 @@ bool is_number(const std::string& s) {
 
 }  // namespace
 
-Session::Session(std::string name, std::string path, UniqueFd dir, SessionMeta meta)
-    : name_(std::move(name)), path_(std::move(path)), dir_(std::move(dir)), meta_(std::move(meta)) {}
+Session::Session(std::string name, std::string path, UniqueFd dir, SessionMeta meta, bool created)
+    : name_(std::move(name)), path_(std::move(path)), dir_(std::move(dir)), meta_(std::move(meta)), created_(created) {}
 
 void Session::save_meta() {
     std::string text = to_json(meta_).dump(2) + "\n";
@@ -103,6 +103,28 @@ void Session::clear_work() {
 }
 
 SessionStore::SessionStore(std::string home) : home_(std::move(home)) {}
+
+namespace {
+// The session directory, open and exclusively locked.
+UniqueFd lock_dir(const std::string& name, const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) throw UserError(sys_error("open", path));
+    UniqueFd dir(fd);
+    if (::flock(dir.get(), LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EWOULDBLOCK)
+            throw UserError("session " + name + " is in use by another mbx; wait for it to finish");
+        throw UserError(sys_error("flock", path));
+    }
+    return dir;
+}
+}  // namespace
+
+Session SessionStore::open_for_removal(const std::string& name) {
+    check_name(name);
+    std::string path = home_ + "/" + name;
+    UniqueFd dir = lock_dir(name, path);
+    return Session(name, path, std::move(dir), read_meta(name).value_or(SessionMeta{}), false);
+}
 
 std::string SessionStore::default_home() {
     if (const char* h = std::getenv("MBX_HOME"); h && *h) return h;
@@ -168,14 +190,7 @@ Session SessionStore::open(const std::optional<std::string>& name, bool create) 
         fresh = true;
     }
     std::string path = home_ + "/" + n;
-    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) throw UserError(sys_error("open", path));
-    UniqueFd dir(fd);
-    if (::flock(dir.get(), LOCK_EX | LOCK_NB) < 0) {
-        if (errno == EWOULDBLOCK)
-            throw UserError("session " + n + " is in use by another mbx; wait for it to finish");
-        throw UserError(sys_error("flock", path));
-    }
+    UniqueFd dir = lock_dir(n, path);
     for (const char* sub : {"layer", "work"})
         if (::mkdirat(dir.get(), sub, 0700) < 0 && errno != EEXIST)
             throw UserError(sys_error("mkdir", path + "/" + sub));
@@ -191,7 +206,7 @@ Session SessionStore::open(const std::optional<std::string>& name, bool create) 
         meta.owner_uid = ::getuid();
     }
     meta.last_used = now();
-    Session s(n, path, std::move(dir), std::move(meta));
+    Session s(n, path, std::move(dir), std::move(meta), fresh);
     s.save_meta();
     s.clear_work();
     return s;
@@ -206,8 +221,11 @@ std::vector<SessionMeta> SessionStore::list() const {
     if (!entries) return out;
     for (auto& e : *entries)
         if (auto m = read_meta(e.name)) out.push_back(std::move(*m));
+    // Numbered sessions first, by number; then named ones, by name.
     std::sort(out.begin(), out.end(), [](const SessionMeta& a, const SessionMeta& b) {
-        if (is_number(a.name) && is_number(b.name)) return std::stol(a.name) < std::stol(b.name);
+        bool an = is_number(a.name), bn = is_number(b.name);
+        if (an != bn) return an;
+        if (an) return std::stol(a.name) < std::stol(b.name);
         return a.name < b.name;
     });
     return out;
@@ -228,7 +246,7 @@ std::string SessionStore::resolve(const std::optional<std::string>& name) const 
 }
 
 void SessionStore::remove(const std::string& name) {
-    remove(open(name, false));  // takes the lock: refuses a session in use
+    remove(open_for_removal(name));  // takes the lock: refuses a session in use
 }
 
 void SessionStore::remove(Session&& s) {
@@ -242,6 +260,11 @@ void SessionStore::remove(Session&& s) {
         throw UserError(sys_error("rename", home_ + "/" + name));
     if (auto r = sys::remove_tree_at(h.get(), trash.c_str()); !r)
         throw UserError(sys_error("remove", home_ + "/" + trash, r.error()));
+    // Leftovers of removals that were interrupted (they are never sessions).
+    if (auto entries = sys::read_dir(h.get()))
+        for (auto& e : *entries)
+            if (e.name.starts_with(".") && e.name.ends_with(".removing"))
+                (void)sys::remove_tree_at(h.get(), e.name.c_str());
 }
 
 }  // namespace mbx

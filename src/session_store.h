@@ -32,8 +32,10 @@ struct SessionMeta {
 
 class Session {
 public:
-    Session(std::string name, std::string path, UniqueFd dir, SessionMeta meta);
+    Session(std::string name, std::string path, UniqueFd dir, SessionMeta meta, bool created);
     const std::string& name() const { return name_; }
+    // Did this open create the session?
+    bool created() const { return created_; }
     const std::string& path() const { return path_; }
     int dir_fd() const { return dir_.get(); }
     SessionMeta& meta() { return meta_; }
@@ -47,6 +49,7 @@ private:
     std::string path_;
     UniqueFd dir_;  // holds the flock
     SessionMeta meta_;
+    bool created_;
 };
 
 class SessionStore {
@@ -59,6 +62,8 @@ public:
     // Opens (locked) the named session, creating it if create is true and it
     // does not exist; without a name, creates a new automatically named one.
     Session open(const std::optional<std::string>& name, bool create);
+    // Opens (locked) a session for removal: its metadata may be unreadable.
+    Session open_for_removal(const std::string& name);
     // The name given, or the most recently used session; throws if there is none.
     std::string resolve(const std::optional<std::string>& name) const;
     std::vector<SessionMeta> list() const;
