@@ -97,7 +97,7 @@ std::string join_argv(const std::vector<std::string>& argv) {
 int cmd_list(SessionStore& store, const SessionArgs& a) {
     nlohmann::json arr = nlohmann::json::array();
     auto sessions = store.list();
-    if (!a.json && !sessions.empty())
+    if (!a.json && (!sessions.empty() || !store.broken().empty()))
         std::printf("%-12s %6s %8s %6s %6s %6s  %s\n", "SESSION", "AGE", "SIZE", "ADDED", "MOD", "DEL", "LAST COMMAND");
     for (auto& m : sessions) {
         std::string path = store.home() + "/" + m.name;
@@ -121,6 +121,12 @@ int cmd_list(SessionStore& store, const SessionArgs& a) {
             std::printf("%-12s %6s %8s %6d %6d %6d  %s\n", m.name.c_str(), age(m.last_used).c_str(),
                         human_size(size).c_str(), c.added, c.modified, c.deleted, quote_path(last).c_str());
         }
+    }
+    for (auto& name : store.broken()) {
+        if (a.json)
+            arr.push_back({{"name", name}, {"broken", true}});
+        else
+            std::printf("%-12s (metadata unreadable: remove with 'mbx discard %s')\n", name.c_str(), name.c_str());
     }
     if (a.json) std::printf("%s\n", arr.dump(2).c_str());
     return 0;

@@ -1,5 +1,6 @@
 #include "src/session_store.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <sys/file.h>
@@ -228,6 +229,19 @@ std::vector<SessionMeta> SessionStore::list() const {
         if (an) return std::stol(a.name) < std::stol(b.name);
         return a.name < b.name;
     });
+    return out;
+}
+
+std::vector<std::string> SessionStore::broken() const {
+    std::vector<std::string> out;
+    int fd = ::open(home_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return out;
+    UniqueFd dir(fd);
+    auto entries = sys::read_dir(dir.get());
+    if (!entries) return out;
+    for (auto& e : *entries)
+        if (!e.name.starts_with(".") && e.type == DT_DIR && !read_meta(e.name)) out.push_back(e.name);
+    std::sort(out.begin(), out.end());
     return out;
 }
 

@@ -67,6 +67,8 @@ public:
     // The name given, or the most recently used session; throws if there is none.
     std::string resolve(const std::optional<std::string>& name) const;
     std::vector<SessionMeta> list() const;
+    // Session directories whose metadata cannot be read (mbx discard removes them).
+    std::vector<std::string> broken() const;
     bool exists(const std::string& name) const;
     // Removes a session (it must not be in use).
     void remove(const std::string& name);
