@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
     spdlog::set_level(spdlog::level::warn);
 
     CLI::App app{"mbx: run a command in a copy-on-write sandbox, then review and keep or drop its changes"};
+    app.name("mbx");
     app.set_version_flag("--version", std::string("mbx ") + MBX_VERSION);
     app.require_subcommand(1);
     bool verbose = false;
@@ -28,26 +29,33 @@ int main(int argc, char** argv) {
 
     mbx::RunOptions run;
     auto* c_run = app.add_subcommand("run", "Run CMD in a sandbox; its writes land in a session's layer");
-    c_run->add_option("--session", run.session, "Session to create or continue (default: a new one)");
+    c_run->add_option("--session", run.session, "Session to create or continue (default: a new one)")
+        ->type_name("NAME");
     c_run->add_flag("--user", run.keep_user, "Keep your own identity inside (default: fake root)");
     c_run->add_option("--net", run.net, "Network: host (default) or none (loopback only)")
-        ->check(CLI::IsMember({"host", "none"}));
+        ->check(CLI::IsMember({"host", "none"}))
+        ->type_name("MODE");
     // One value per flag, so that "--bind DIR -- CMD" ends the options at "--".
-    c_run->add_option("--hide", run.hide, "Make a host path invisible inside (repeatable)")->allow_extra_args(false);
+    c_run->add_option("--hide", run.hide, "Make a host path invisible inside (repeatable)")
+        ->allow_extra_args(false)
+        ->type_name("PATH");
     c_run->add_option("--bind", run.bind, "Show a host path writable at the same place (repeatable)")
-        ->allow_extra_args(false);
+        ->allow_extra_args(false)
+        ->type_name("PATH");
     c_run->add_flag("--keep-tmp", run.keep_tmp, "Layer /tmp and /var/tmp instead of private tmpfs");
-    c_run->footer("The command starts at -- or at the first argument that is not an option of run.\n"
-                  "Example: mbx run -- make install");
+    c_run->footer("Usage: mbx run [OPTIONS] [--] CMD [ARGS...]\n"
+                  "The command starts at -- or at the first argument that is not an option of run.\n"
+                  "Exit status: the command's (128+N if killed by signal N); 125 if mbx failed.\n"
+                  "Example: mbx run -- make install     See mbx-run(1).");
 
     mbx::SessionArgs list_args, status_args, discard_args;
     auto* c_list = app.add_subcommand("list", "List sessions: age, size, changes, last command");
     c_list->add_flag("--json", list_args.json, "Print JSON");
     auto* c_status = app.add_subcommand("status", "List the changes of a session (default: most recent)");
-    c_status->add_option("session", status_args.session, "Session name");
+    c_status->add_option("session", status_args.session, "Session name")->type_name("SESSION");
     c_status->add_flag("--json", status_args.json, "Print JSON");
     auto* c_discard = app.add_subcommand("discard", "Throw a session away (default: most recent)");
-    c_discard->add_option("session", discard_args.session, "Session name");
+    c_discard->add_option("session", discard_args.session, "Session name")->type_name("SESSION");
 
     // The command of "mbx run" is split off before CLI11 sees it: it starts at "--" or
     // at the first argument that is not one of run's options, so that
