@@ -83,6 +83,11 @@ std::optional<Override> parse_override(std::string_view v, mode_t real_type) {
         else if (v.starts_with("block") && parse_dev(v.substr(5), o.rdev)) type = S_IFBLK;
         else return std::nullopt;
     }
+    // A record cannot turn a directory into a file or a file into a directory
+    // (symlinks carry no record): such a value is not ours, so it is ignored.
+    mode_t real = real_type & S_IFMT;
+    if (real == S_IFDIR && type != S_IFDIR) return std::nullopt;
+    if (real == S_IFREG && (type == S_IFDIR || type == S_IFLNK)) return std::nullopt;
     o.mode = type | perm;
     return o;
 }

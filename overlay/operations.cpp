@@ -156,7 +156,9 @@ void op_init(void*, fuse_conn_info* conn) {
     // record stays the one place modes live.
     conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
     if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
-    if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
+    // No SPLICE_MOVE: the kernel refuses to steal our page-cache pages ("trying
+    // to steal weird page") and copies anyway, after a warning each time.
+    conn->want &= ~FUSE_CAP_SPLICE_MOVE;
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
     conn->want &= ~FUSE_CAP_POSIX_LOCKS;
     conn->want &= ~FUSE_CAP_FLOCK_LOCKS;
@@ -502,7 +504,7 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info*
     buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
     buf.buf[0].fd = fh(fi).fd.get();
     buf.buf[0].pos = off;
-    fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+    fuse_reply_data(req, &buf, static_cast<fuse_buf_copy_flags>(0));
 }
 
 void op_write_buf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in_buf, off_t off, fuse_file_info* fi) {

@@ -10,34 +10,10 @@
 
 #include "overlay/sys/sys.h"
 #include "src/error.h"
+#include "src/json_text.h"
 #include "src/summary.h"
 
 namespace mbx {
-
-std::string quote_path(const std::string& p) {
-    bool plain = true;
-    for (unsigned char c : p)
-        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') plain = false;
-    if (plain) return p;
-    std::string out = "\"";
-    for (unsigned char c : p) {
-        switch (c) {
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            default:
-                if (c < 0x20 || c == 0x7f) {
-                    char b[8];
-                    std::snprintf(b, sizeof b, "\\%03o", c);
-                    out += b;
-                } else {
-                    out += static_cast<char>(c);
-                }
-        }
-    }
-    return out + "\"";
-}
 
 namespace {
 
@@ -128,12 +104,13 @@ int cmd_list(SessionStore& store, const SessionArgs& a) {
         else
             std::printf("%-12s (metadata unreadable: remove with 'mbx discard %s')\n", name.c_str(), name.c_str());
     }
-    if (a.json) std::printf("%s\n", arr.dump(2).c_str());
+    if (a.json) std::printf("%s\n", json_text(arr).c_str());
     return 0;
 }
 
 int cmd_status(SessionStore& store, const SessionArgs& a) {
     std::string name = store.resolve(a.session);
+    store.check_readable(name);
     std::string path = store.home() + "/" + name;
     int dir = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dir < 0) throw UserError(sys_error("open", path));
@@ -146,7 +123,7 @@ int cmd_status(SessionStore& store, const SessionArgs& a) {
         auto c = count_changes(changes);
         nlohmann::json out = {{"session", name}, {"added", c.added}, {"modified", c.modified},
                               {"deleted", c.deleted}, {"changes", arr}};
-        std::printf("%s\n", out.dump(2).c_str());
+        std::printf("%s\n", json_text(out).c_str());
         return 0;
     }
     for (auto& c : changes) std::printf("%c %s\n", commit::kind_letter(c.kind), quote_path(c.path).c_str());

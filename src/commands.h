@@ -17,7 +17,4 @@ int cmd_list(SessionStore& store, const SessionArgs& a);
 int cmd_status(SessionStore& store, const SessionArgs& a);
 int cmd_discard(SessionStore& store, const SessionArgs& a);
 
-// A path as a terminal should show it: printable as is, else C-quoted like git.
-std::string quote_path(const std::string& p);
-
 }  // namespace mbx

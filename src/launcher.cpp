@@ -271,8 +271,18 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store) {
     record.exit_status = code;
     session.meta().runs.push_back(record);
     session.meta().last_used = record.ended;
-    session.save_meta();
-    print_summary(session);
+    // The command's status and the summary matter more than the run record
+    // (which a full disk may refuse).
+    try {
+        session.save_meta();
+    } catch (const UserError& e) {
+        std::fprintf(stderr, "mbx: warning: the run was not recorded in the session: %s\n", e.what());
+    }
+    try {
+        print_summary(session);
+    } catch (const UserError& e) {
+        std::fprintf(stderr, "mbx: warning: cannot count the session's changes: %s\n", e.what());
+    }
     if (!ended) {
         std::fflush(nullptr);
         std::_Exit(code);  // a serving thread still holds the session: do not unwind under it

@@ -2,12 +2,14 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <pwd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -16,16 +18,23 @@
 
 #include "overlay/sys/sys.h"
 #include "src/error.h"
+#include "src/json_text.h"
 
 namespace mbx {
 
 namespace {
 
-// Milliseconds, so that sessions used within one second still order.
+// Milliseconds, so that sessions used within one second still order; strictly
+// increasing within this process, so that two uses never tie.
 int64_t now() {
+    static std::atomic<int64_t> last{0};
     struct timespec ts;
     ::clock_gettime(CLOCK_REALTIME, &ts);
-    return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+    int64_t t = int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+    int64_t prev = last.load();
+    while (!last.compare_exchange_weak(prev, std::max(t, prev + 1))) {
+    }
+    return std::max(t, prev + 1);
 }
 
 void mkdir_p(const std::string& path, mode_t mode) {
@@ -82,12 +91,15 @@ Session::Session(std::string name, std::string path, UniqueFd dir, SessionMeta m
     : name_(std::move(name)), path_(std::move(path)), dir_(std::move(dir)), meta_(std::move(meta)), created_(created) {}
 
 void Session::save_meta() {
-    std::string text = to_json(meta_).dump(2) + "\n";
+    std::string text = json_text(to_json(meta_)) + "\n";
     auto fd = sys::open_at(dir_.get(), "meta.tmp", O_CREAT | O_TRUNC | O_WRONLY, 0600);
     if (!fd) throw UserError(sys_error("open", path_ + "/meta.tmp", fd.error()));
     if (::write(fd->get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
-        ::fsync(fd->get()) < 0)
-        throw UserError(sys_error("write", path_ + "/meta.tmp"));
+        ::fsync(fd->get()) < 0) {
+        int e = errno ? errno : ENOSPC;
+        ::unlinkat(dir_.get(), "meta.tmp", 0);
+        throw UserError(sys_error("write", path_ + "/meta", e));
+    }
     if (::renameat(dir_.get(), "meta.tmp", dir_.get(), "meta") < 0)
         throw UserError(sys_error("rename", path_ + "/meta"));
     ::fsync(dir_.get());
@@ -148,8 +160,8 @@ void SessionStore::check_name(const std::string& name) {
                   return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
               });
     if (!ok)
-        throw UserError("invalid session name '" + name +
-                        "': use letters, digits, '-', '_' and '.', at most 64 characters");
+        throw UserError("invalid session name " + quote_path("'" + name + "'") +
+                        ": use letters, digits, '-', '_' and '.', at most 64 characters");
 }
 
 bool SessionStore::exists(const std::string& name) const {
@@ -199,8 +211,7 @@ Session SessionStore::open(const std::optional<std::string>& name, bool create) 
     if (auto m = read_meta(n); m && !fresh) {
         meta = std::move(*m);
     } else if (!fresh && exists(n)) {
-        throw UserError("session " + n + " has unreadable metadata (" + path +
-                        "/meta); remove it with 'mbx discard " + n + "'");
+        check_readable(n);
     } else {
         meta.name = n;
         meta.created = now();
@@ -208,7 +219,17 @@ Session SessionStore::open(const std::optional<std::string>& name, bool create) 
     }
     meta.last_used = now();
     Session s(n, path, std::move(dir), std::move(meta), fresh);
-    s.save_meta();
+    if (fresh) {
+        s.save_meta();  // the metadata is what makes it a session
+    } else {
+        // Only last_used changes: on a full disk the session must stay usable
+        // (the run may be what frees the space).
+        try {
+            s.save_meta();
+        } catch (const UserError& e) {
+            spdlog::warn("{}", e.what());
+        }
+    }
     s.clear_work();
     return s;
 }
@@ -230,6 +251,12 @@ std::vector<SessionMeta> SessionStore::list() const {
         return a.name < b.name;
     });
     return out;
+}
+
+void SessionStore::check_readable(const std::string& name) const {
+    if (!read_meta(name))
+        throw UserError("session " + name + " has unreadable metadata (" + home_ + "/" + name +
+                        "/meta); remove it with 'mbx discard " + name + "'");
 }
 
 std::vector<std::string> SessionStore::broken() const {

@@ -76,6 +76,8 @@ public:
     void remove(Session&& s);
 
     static void check_name(const std::string& name);
+    // Throws, saying how to remove it, if the session's metadata is unreadable.
+    void check_readable(const std::string& name) const;
 
 private:
     std::optional<SessionMeta> read_meta(const std::string& name) const;

@@ -9,9 +9,10 @@
 using namespace mbx::layer;
 
 TEST_CASE("owner records round-trip every file type") {
-    for (mode_t type : {S_IFREG, S_IFDIR, S_IFLNK, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK}) {
+    // Directories are layer directories; every other type lives in a layer file.
+    for (mode_t type : {S_IFREG, S_IFDIR, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK}) {
         Override o{123, 456, type | 04755, (type == S_IFCHR || type == S_IFBLK) ? makedev(8, 1) : 0};
-        auto back = parse_override(format_override(o), S_IFREG);
+        auto back = parse_override(format_override(o), type == S_IFDIR ? S_IFDIR : S_IFREG);
         REQUIRE(back);
         CHECK(back->uid == 123);
         CHECK(back->gid == 456);
@@ -29,6 +30,14 @@ TEST_CASE("owner records read fuse-overlayfs values") {
     auto plain = parse_override("1000:1000:755", S_IFDIR);
     REQUIRE(plain);
     CHECK(plain->mode == (S_IFDIR | 0755));
+}
+
+TEST_CASE("owner records cannot change a directory into a file or back") {
+    CHECK_FALSE(parse_override("0:0:755:file", S_IFDIR));
+    CHECK_FALSE(parse_override("0:0:644:char1:3", S_IFDIR));
+    CHECK_FALSE(parse_override("0:0:644:dir", S_IFREG));
+    CHECK_FALSE(parse_override("0:0:777:symlink", S_IFREG));
+    CHECK(parse_override("0:0:644:char1:3", S_IFREG));
 }
 
 TEST_CASE("malformed owner records are rejected, not guessed") {
