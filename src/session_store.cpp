@@ -234,15 +234,21 @@ Session SessionStore::open(const std::optional<std::string>& name, bool create) 
     return s;
 }
 
-std::vector<SessionMeta> SessionStore::list() const {
-    std::vector<SessionMeta> out;
+std::vector<std::string> SessionStore::session_dirs() const {
+    std::vector<std::string> out;
     int fd = ::open(home_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return out;
     UniqueFd dir(fd);
-    auto entries = sys::read_dir(dir.get());
-    if (!entries) return out;
-    for (auto& e : *entries)
-        if (auto m = read_meta(e.name)) out.push_back(std::move(*m));
+    if (auto entries = sys::read_dir(dir.get()))
+        for (auto& e : *entries)
+            if (!e.name.starts_with(".") && e.type == DT_DIR) out.push_back(e.name);
+    return out;
+}
+
+std::vector<SessionMeta> SessionStore::list() const {
+    std::vector<SessionMeta> out;
+    for (auto& name : session_dirs())
+        if (auto m = read_meta(name)) out.push_back(std::move(*m));
     // Numbered sessions first, by number; then named ones, by name.
     std::sort(out.begin(), out.end(), [](const SessionMeta& a, const SessionMeta& b) {
         bool an = is_number(a.name), bn = is_number(b.name);
@@ -261,13 +267,8 @@ void SessionStore::check_readable(const std::string& name) const {
 
 std::vector<std::string> SessionStore::broken() const {
     std::vector<std::string> out;
-    int fd = ::open(home_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return out;
-    UniqueFd dir(fd);
-    auto entries = sys::read_dir(dir.get());
-    if (!entries) return out;
-    for (auto& e : *entries)
-        if (!e.name.starts_with(".") && e.type == DT_DIR && !read_meta(e.name)) out.push_back(e.name);
+    for (auto& name : session_dirs())
+        if (!read_meta(name)) out.push_back(name);
     std::sort(out.begin(), out.end());
     return out;
 }

@@ -81,6 +81,8 @@ public:
 
 private:
     std::optional<SessionMeta> read_meta(const std::string& name) const;
+    // Names of the directories in $MBX_HOME that may be sessions.
+    std::vector<std::string> session_dirs() const;
     std::string home_;
 };
 

@@ -109,6 +109,32 @@ $(sed 's/^/    | /' <<<"$ERR")"
   grep -qiE -- "$word" <<<"$ERR" || fail "$what: error must say what to fix (mention /$word/), got: $ERR"
 }
 
+# part NAME FUNC: run FUNC, one independent part of the test, in a subshell, so that
+# its failure (reported, and failing the test at the end) does not hide the others.
+_part_err() {
+  [ "$BASH_SUBSHELL" -gt 1 ] && return 0
+  echo "FAIL [$TEST_NAME${E2E_CTX:+, $E2E_CTX}]: unexpected error (status $1) at line $2: $3" >&2
+  : >"$T/.failed"
+}
+part() {
+  local name=$1 rc
+  shift
+  note "part: $name"
+  set +e
+  (
+    trap '_part_err $? $LINENO "$BASH_COMMAND"' ERR
+    set -e
+    "$@"
+  )
+  rc=$?
+  set -e
+  if [ "$rc" != 0 ]; then
+    : >"$T/.failed"
+    echo "--- part '$name' failed; going on with the next part"
+  fi
+  return 0
+}
+
 # ---------------------------------------------------------------- lifecycle
 
 # on_cleanup CMD: run CMD (a one-line string for eval) at exit, last registered
@@ -288,7 +314,9 @@ capture_as() {
 # capture_raw CMD...: run CMD as is under a timeout; sets OUT, ERR, RC and logs them.
 capture_raw() {
   RC=0
-  timeout -k 5 "$E2E_CMD_TIMEOUT" "$@" </dev/null >"$T/.out" 2>"$T/.err" || RC=$?
+  # From / so that where the suite runs (a clone under /tmp, say) does not show
+  # in mbx's output; commands that need a directory cd into it themselves.
+  (cd / && exec timeout -k 5 "$E2E_CMD_TIMEOUT" "$@") </dev/null >"$T/.out" 2>"$T/.err" || RC=$?
   OUT=$(cat "$T/.out")
   ERR=$(cat "$T/.err")
   echo "  -> exit $RC"
@@ -319,7 +347,7 @@ bg_mbx_as() {
   exe=$(user_exe "$u" "$MBX")
   as_cmd "$u"
   echo "+ [$u] (background) mbx $(printf '%q ' "$@")"
-  "${AS[@]}" "$exe" "$@" </dev/null >"$log.out" 2>"$log.err" &
+  (cd / && exec "${AS[@]}" "$exe" "$@") </dev/null >"$log.out" 2>"$log.err" &
   BG_PID=$!
   on_cleanup "kill -KILL $BG_PID 2>/dev/null || true; wait $BG_PID 2>/dev/null || true"
 }

@@ -20,32 +20,6 @@ command -v setfattr >/dev/null || fail "setfattr (package attr) is needed"
 # The random garbage: fixed bytes (reproducible), not valid UTF-8 nor JSON.
 garbage_file() { printf '\x89PNG\r\n\x1a\n\x00\x00\xff\xfe{"version":\x01\x02 garbage \xc3\x28 }}}' >"$1"; }
 
-# part NAME FUNC: run FUNC, one independent part of the test, in a subshell, so that
-# its failure (reported, and failing the test at the end) does not hide the others.
-_part_err() {
-  [ "$BASH_SUBSHELL" -gt 1 ] && return 0
-  echo "FAIL [$TEST_NAME${E2E_CTX:+, $E2E_CTX}]: unexpected error (status $1) at line $2: $3" >&2
-  : >"$T/.failed"
-}
-part() {
-  local name=$1 rc
-  shift
-  note "part: $name"
-  set +e
-  (
-    trap '_part_err $? $LINENO "$BASH_COMMAND"' ERR
-    set -e
-    "$@"
-  )
-  rc=$?
-  set -e
-  if [ "$rc" != 0 ]; then
-    : >"$T/.failed"
-    echo "--- part '$name' failed; going on with the next part"
-  fi
-  return 0
-}
-
 # list_names: the names in `mbx list --json` output in OUT, sorted (entries for broken
 # sessions may lack the other fields).
 list_names() {

@@ -39,32 +39,6 @@ mbx_full() {
 # tmpfs_used_kib: KiB in use on the small tmpfs.
 tmpfs_used_kib() { df -k --output=used "$MNT" | tail -n 1 | tr -d ' '; }
 
-# part NAME FUNC: run FUNC, one independent part of the test, in a subshell, so that
-# its failure (reported, and failing the test at the end) does not hide the others.
-_part_err() {
-  [ "$BASH_SUBSHELL" -gt 1 ] && return 0
-  echo "FAIL [$TEST_NAME${E2E_CTX:+, $E2E_CTX}]: unexpected error (status $1) at line $2: $3" >&2
-  : >"$T/.failed"
-}
-part() {
-  local name=$1 rc
-  shift
-  note "part: $name"
-  set +e
-  (
-    trap '_part_err $? $LINENO "$BASH_COMMAND"' ERR
-    set -e
-    "$@"
-  )
-  rc=$?
-  set -e
-  if [ "$rc" != 0 ]; then
-    : >"$T/.failed"
-    echo "--- part '$name' failed; going on with the next part"
-  fi
-  return 0
-}
-
 # 1. A copy-up that cannot fit.
 copy_up_too_big() {
   mbx_full "$u" run --session "$s" -- sh -c 'echo x >>"$1" || exit 9; echo appended' sh "$big"

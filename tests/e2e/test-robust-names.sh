@@ -67,32 +67,6 @@ printf "in dir\n" >"$2/$3"
 # Lists a directory, one name per line, each shell-quoted (newlines survive).
 list_script='cd "$1" && for f in * "$2"/*; do printf "%q\n" "$f"; done'
 
-# part NAME FUNC: run FUNC, one independent part of the test, in a subshell, so that
-# its failure (reported, and failing the test at the end) does not hide the others.
-_part_err() {
-  [ "$BASH_SUBSHELL" -gt 1 ] && return 0
-  echo "FAIL [$TEST_NAME${E2E_CTX:+, $E2E_CTX}]: unexpected error (status $1) at line $2: $3" >&2
-  : >"$T/.failed"
-}
-part() {
-  local name=$1 rc
-  shift
-  note "part: $name"
-  set +e
-  (
-    trap '_part_err $? $LINENO "$BASH_COMMAND"' ERR
-    set -e
-    "$@"
-  )
-  rc=$?
-  set -e
-  if [ "$rc" != 0 ]; then
-    : >"$T/.failed"
-    echo "--- part '$name' failed; going on with the next part"
-  fi
-  return 0
-}
-
 # The main part: the names above (all valid UTF-8).
 utf8_names() {
   d=/etc/$(fixture_base "$u")-names

@@ -38,7 +38,7 @@ for u in $(test_users mbxtest root); do
   mbx=$(user_exe "$u" "$MBX")
   exitf=$T/exit-$u
   t=shell-$u
-  tmux -L "$SOCK" new-session -d -s "$t" -x 150 -y 50 \
+  tmux -L "$SOCK" new-session -d -c / -s "$t" -x 150 -y 50 \
     "$(printf '%q ' "${AS[@]}" "$mbx" run --session "term-$u" -- env PS1='in-sandbox\$ ' bash --norc --noprofile -i); echo \$? >$exitf; sleep 600"
   wait_pane "$t" 'in-sandbox' "the shell's prompt"
 
@@ -67,7 +67,7 @@ for u in $(test_users mbxtest root); do
   # Ctrl-C to a plain command: it dies of SIGINT and mbx reports 130.
   exitf=$T/exit2-$u
   t=plain-$u
-  tmux -L "$SOCK" new-session -d -s "$t" -x 150 -y 50 \
+  tmux -L "$SOCK" new-session -d -c / -s "$t" -x 150 -y 50 \
     "$(printf '%q ' "${AS[@]}" "$mbx" run --session "term-$u" -- sh -c 'echo started; exec sleep 1002'); echo \$? >$exitf; sleep 600"
   wait_pane "$t" '^started' "the plain command started"
   keys "$t" C-c
