@@ -1,10 +1,13 @@
 #include "commit/change_scan.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "overlay/copy_data.h"
 #include "overlay/layer_format.h"
@@ -17,55 +20,193 @@ char kind_letter(ChangeKind k) {
         case ChangeKind::Added: return 'A';
         case ChangeKind::Modified: return 'M';
         case ChangeKind::Deleted: return 'D';
+        case ChangeKind::TypeChanged: return 'T';
+        case ChangeKind::MetadataOnly: return 'm';
     }
     return '?';
 }
 
+char effect_letter(const Change& c) {
+    if (c.kind == ChangeKind::Deleted) return 'D';
+    if (c.kind == ChangeKind::Added && c.conflict != Conflict::HostAppeared) return 'A';
+    return 'M';
+}
+
+const char* conflict_name(Conflict c) {
+    switch (c) {
+        case Conflict::None: return nullptr;
+        case Conflict::HostChanged: return "host-changed";
+        case Conflict::HostVanished: return "host-vanished";
+        case Conflict::HostAppeared: return "host-appeared";
+    }
+    return nullptr;
+}
+
+const char* type_name(mode_t mode) {
+    switch (mode & S_IFMT) {
+        case S_IFDIR: return "dir";
+        case S_IFLNK: return "symlink";
+        case S_IFIFO: return "fifo";
+        case S_IFSOCK: return "socket";
+        case S_IFCHR: return "char";
+        case S_IFBLK: return "block";
+        default: return "file";
+    }
+}
+
 namespace {
+
+// What the layer records about one entry.
+struct LayerEntry {
+    struct stat st;          // the layer file itself
+    mode_t mode;             // presented type and mode
+    uint32_t uid, gid;
+    std::optional<layer::Origin> origin;
+};
 
 struct Walker {
     int host_root;
+    uint32_t record_less_uid, record_less_gid;
     std::vector<Change> out;
 
-    // Does the host have this path now? (Read-only probe: intermediate
-    // symlinks may be followed; nothing is written.)
-    bool host_has(const std::string& rel) {
-        struct stat st;
-        return ::fstatat(host_root, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+    // The host entry at rel now, reached without following any symlink on
+    // the way (a path the sandbox saw had none).
+    std::optional<struct stat> host_stat(const std::string& rel) {
+        struct open_how how {};
+        how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+        how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+        int fd = static_cast<int>(::syscall(SYS_openat2, host_root, rel.c_str(), &how, sizeof how));
+        if (fd < 0) return std::nullopt;
+        UniqueFd f(fd);
+        auto st = sys::stat_fd(f.get());
+        if (!st) return std::nullopt;
+        return *st;
     }
 
-    // A copied-up entry that equals its origin (same content, mode, owner) is unchanged.
-    bool same_as_origin(int dir, const char* name, const struct stat& st) {
+    std::optional<std::string> host_hash(const std::string& rel) {
+        struct open_how how {};
+        how.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
+        how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+        int fd = static_cast<int>(::syscall(SYS_openat2, host_root, rel.c_str(), &how, sizeof how));
+        if (fd < 0) return std::nullopt;
+        UniqueFd f(fd);
+        auto h = copyup::hash_file(f.get());
+        if (!h) return std::nullopt;
+        return *h;
+    }
+
+    // path: where the entry is now; an origin recorded for another path (the
+    // entry was moved here) does not describe the host entry here.
+    LayerEntry read_entry(int dir, const char* name, const struct stat& st, const std::string& path) {
+        LayerEntry e{st, st.st_mode, record_less_uid, record_less_gid, std::nullopt};
+        if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return e;
         auto fd = sys::open_path(dir, name);
-        if (!fd) return false;
-        auto ov = sys::get_xattr(fd->get(), layer::kOriginXattr);
-        if (!ov) return false;
-        auto origin = layer::parse_origin(*ov);
-        if (!origin) return false;
-        mode_t mode = st.st_mode;
-        uint32_t uid = st.st_uid, gid = st.st_gid;
+        if (!fd) return e;
         if (auto o = sys::get_xattr(fd->get(), layer::kOverrideXattr))
             if (auto p = layer::parse_override(*o, st.st_mode)) {
-                mode = p->mode;
-                uid = p->uid;
-                gid = p->gid;
+                e.mode = p->mode;
+                e.uid = p->uid;
+                e.gid = p->gid;
             }
-        if (mode != origin->mode || uid != origin->uid || gid != origin->gid) return false;
-        if (!S_ISREG(st.st_mode)) return S_ISDIR(st.st_mode) || (S_ISREG(mode) == false && st.st_size == 0);
-        if (st.st_size != origin->size || origin->xxh3.empty()) return false;
-        auto rfd = sys::reopen(fd->get(), O_RDONLY);
-        if (!rfd) return false;
-        auto h = copyup::hash_file(rfd->get());
-        return h && *h == origin->xxh3;
+        if (auto v = sys::get_xattr(fd->get(), layer::kOriginXattr)) e.origin = layer::parse_origin(*v);
+        if (e.origin && !layer::origin_at(*e.origin, path)) e.origin.reset();
+        return e;
     }
 
-    mode_t presented_mode(int dir, const char* name, const struct stat& st) {
-        if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return st.st_mode;
-        auto fd = sys::open_path(dir, name);
-        if (!fd) return st.st_mode;
-        if (auto o = sys::get_xattr(fd->get(), layer::kOverrideXattr))
-            if (auto p = layer::parse_override(*o, st.st_mode)) return p->mode;
-        return st.st_mode;
+    std::optional<std::string> layer_hash(int dir, const char* name) {
+        auto fd = sys::open_at(dir, name, O_RDONLY);
+        if (!fd) return std::nullopt;
+        auto h = copyup::hash_file(fd->get());
+        if (!h) return std::nullopt;
+        return *h;
+    }
+
+    // Is the host entry still the one the origin describes? Identity first;
+    // a regular file whose size or time moved is confirmed by its hash.
+    bool host_unchanged(const layer::Origin& o, const struct stat& h, const std::string& rel) {
+        if (h.st_dev != o.dev || h.st_ino != o.ino || (h.st_mode & S_IFMT) != (o.mode & S_IFMT)) return false;
+        int64_t mtime = int64_t(h.st_mtim.tv_sec) * 1000000000 + h.st_mtim.tv_nsec;
+        if (h.st_size == o.size && mtime == o.mtime_ns) return true;
+        if (!S_ISREG(h.st_mode) || o.xxh3.empty()) return S_ISDIR(h.st_mode);
+        auto hh = host_hash(rel);
+        return hh && *hh == o.xxh3;
+    }
+
+    void add(ChangeKind k, const std::string& path, const LayerEntry* e, const std::optional<struct stat>& host,
+             Conflict c, int dir = -1, const char* name = nullptr) {
+        Change ch{k, path, c};
+        if (e) {
+            ch.mode = e->mode;
+            ch.uid = e->uid;
+            ch.gid = e->gid;
+            if (S_ISLNK(e->st.st_mode) && dir >= 0) {
+                char buf[4096];
+                ssize_t n = ::readlinkat(dir, name, buf, sizeof buf);
+                if (n >= 0) ch.target.assign(buf, n);
+            }
+        }
+        if (host) ch.host_mode = host->st_mode;
+        out.push_back(std::move(ch));
+    }
+
+    // An entry the layer has at path, against the host's entry there now.
+    // Returns whether the host has a directory there (then the walk goes on
+    // comparing below it).
+    void classify(int dir, const char* name, const std::string& path, const LayerEntry& e,
+                  const std::optional<struct stat>& host) {
+        std::string rel = path.substr(1);
+        mode_t ltype = e.mode & S_IFMT;
+        if (!host) {
+            // Copied from a host entry that is gone now, or new.
+            if (e.origin) add(ChangeKind::Modified, path, &e, host, Conflict::HostVanished, dir, name);
+            else add(ChangeKind::Added, path, &e, host, Conflict::None, dir, name);
+            return;
+        }
+        mode_t htype = host->st_mode & S_IFMT;
+        if (S_ISLNK(e.st.st_mode)) {
+            // Symlinks carry no record: compare with the host as it is.
+            if (htype != S_IFLNK) return add(ChangeKind::TypeChanged, path, &e, host, Conflict::None, dir, name);
+            char a[4096], b[4096];
+            ssize_t na = ::readlinkat(dir, name, a, sizeof a);
+            int hfd = -1;
+            ssize_t nb = -1;
+            if (auto parent = host_stat(rel)) {
+                (void)parent;
+                std::string hdir = rel.find('/') == std::string::npos ? "." : rel.substr(0, rel.rfind('/'));
+                std::string hname = rel.substr(rel.rfind('/') + 1);
+                struct open_how how {};
+                how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+                how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+                hfd = static_cast<int>(::syscall(SYS_openat2, host_root, hdir.c_str(), &how, sizeof how));
+                if (hfd >= 0) {
+                    nb = ::readlinkat(hfd, hname.c_str(), b, sizeof b);
+                    ::close(hfd);
+                }
+            }
+            if (na != nb || (na > 0 && std::string(a, na) != std::string(b, nb)))
+                add(ChangeKind::Modified, path, &e, host, Conflict::None, dir, name);
+            return;
+        }
+        if (!e.origin) {
+            // Created in the sandbox, and the host has something there now.
+            return add(ChangeKind::Added, path, &e, host, Conflict::HostAppeared, dir, name);
+        }
+        Conflict c = host_unchanged(*e.origin, *host, rel) ? Conflict::None : Conflict::HostChanged;
+        mode_t otype = e.origin->mode & S_IFMT;
+        if (ltype != otype) return add(ChangeKind::TypeChanged, path, &e, host, c, dir, name);
+        (void)htype;
+        if (S_ISREG(e.st.st_mode) && ltype == S_IFREG) {
+            bool same = e.st.st_size == e.origin->size && !e.origin->xxh3.empty();
+            if (same) {
+                auto h = layer_hash(dir, name);
+                same = h && *h == e.origin->xxh3;
+            }
+            if (!same) return add(ChangeKind::Modified, path, &e, host, c, dir, name);
+        }
+        if (e.mode != e.origin->mode || e.uid != e.origin->uid || e.gid != e.origin->gid)
+            return add(ChangeKind::MetadataOnly, path, &e, host, c, dir, name);
+        if (c != Conflict::None && !S_ISDIR(e.st.st_mode))
+            add(ChangeKind::Modified, path, &e, host, c, dir, name);  // unchanged here, changed there
     }
 
     // An opaque layer directory hides the host directory's entries: those the
@@ -78,34 +219,43 @@ struct Walker {
         for (auto& e : *entries) {
             struct stat st;
             if (::fstatat(upper_dir, e.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) continue;
-            out.push_back({ChangeKind::Deleted, path + "/" + e.name, 0});
+            std::string p = path + "/" + e.name;
+            add(ChangeKind::Deleted, p, nullptr, host_stat(p.substr(1)), Conflict::None);
         }
     }
 
     void walk(int dir, const std::string& prefix, bool all_new) {
         auto entries = sys::read_dir(dir);
         if (!entries) return;
-        for (auto& e : *entries) {
-            const char* name = e.name.c_str();
+        for (auto& de : *entries) {
+            const char* name = de.name.c_str();
             auto st = sys::stat_at(dir, name);
             if (!st) continue;
-            std::string path = prefix + "/" + e.name;
-            std::string rel = path.substr(1);
+            std::string path = prefix + "/" + de.name;
+            std::optional<struct stat> host = all_new ? std::nullopt : host_stat(path.substr(1));
             if (layer::is_whiteout(dir, name, *st)) {
-                if (!all_new) out.push_back({ChangeKind::Deleted, path, 0});
+                if (!host) continue;  // already gone from the host: nothing to delete
+                Conflict c = Conflict::None;
+                auto fd = sys::open_path(dir, name);
+                if (fd)
+                    if (auto v = sys::get_xattr(fd->get(), layer::kOriginXattr))
+                        if (auto o = layer::parse_origin(*v); o && layer::origin_at(*o, path))
+                            if (host->st_dev != o->dev || host->st_ino != o->ino ||
+                                (S_ISREG(host->st_mode) && (host->st_size != o->size ||
+                                 int64_t(host->st_mtim.tv_sec) * 1000000000 + host->st_mtim.tv_nsec != o->mtime_ns)))
+                                c = Conflict::HostChanged;
+                add(ChangeKind::Deleted, path, nullptr, host, c);
                 continue;
             }
-            bool on_host = !all_new && host_has(rel);
-            if (!on_host) {
-                out.push_back({ChangeKind::Added, path, presented_mode(dir, name, *st)});
-            } else if (!same_as_origin(dir, name, *st)) {
-                out.push_back({ChangeKind::Modified, path, presented_mode(dir, name, *st)});
-            }
+            LayerEntry e = read_entry(dir, name, *st, path);
+            if (all_new) add(ChangeKind::Added, path, &e, host, Conflict::None, dir, name);
+            else classify(dir, name, path, e, host);
             if (S_ISDIR(st->st_mode)) {
                 auto sub = sys::open_at(dir, name, O_RDONLY | O_DIRECTORY);
                 if (!sub) continue;
-                if (on_host && layer::is_opaque(sub->get())) deleted_below(sub->get(), path);
-                walk(sub->get(), path, !on_host);
+                bool host_dir = host && S_ISDIR(host->st_mode);
+                if (host_dir && layer::is_opaque(sub->get())) deleted_below(sub->get(), path);
+                walk(sub->get(), path, !host_dir);
             }
         }
     }
@@ -113,8 +263,8 @@ struct Walker {
 
 }  // namespace
 
-std::vector<Change> scan_layer(int layer_dir, int host_root) {
-    Walker w{host_root, {}};
+std::vector<Change> scan_layer(int layer_dir, int host_root, uint32_t record_less_uid, uint32_t record_less_gid) {
+    Walker w{host_root, record_less_uid, record_less_gid, {}};
     w.walk(layer_dir, "", false);
     std::sort(w.out.begin(), w.out.end(), [](const Change& a, const Change& b) { return a.path < b.path; });
     return w.out;

@@ -39,6 +39,11 @@ std::string Filesystem::temp_name() {
 Result<void> Filesystem::install(const char* tmp, int upper_dir, const char* name,
                                  bool over_whiteout) {
     if (over_whiteout) {
+        // The new entry stands where the host entry was: it inherits the record
+        // of what it replaces (symlinks cannot carry it).
+        if (auto wh = sys::open_path(upper_dir, name))
+            if (auto v = sys::get_xattr(wh->get(), layer::kOriginXattr))
+                if (auto t = sys::open_path(work(), tmp)) (void)sys::set_xattr(t->get(), layer::kOriginXattr, *v);
         auto r = sys::rename_at(work(), tmp, upper_dir, name, RENAME_EXCHANGE);
         if (!r) return r;
         ::unlinkat(work(), tmp, 0);  // the whiteout that was there
@@ -69,12 +74,13 @@ Result<void> Filesystem::write_override(Inode& in, int upper_fd, const layer::Ov
 namespace {
 
 // Stages a copy of the host object src (an O_PATH fd, stat'ed as st) in work.
-Result<Staged> stage_copy(Filesystem& fs, int src, const struct stat& st, bool with_data) {
+Result<Staged> stage_copy(Filesystem& fs, int src, const struct stat& st, bool with_data, std::string path) {
     Staged s;
     s.tmp = fs.temp_name();
     const char* tmp = s.tmp.c_str();
     int work = fs.work();
     layer::Origin origin = layer::origin_from_stat(st);
+    origin.path = std::move(path);
     layer::Override ovr{fs.cfg().ids.uid(st.st_uid), fs.cfg().ids.gid(st.st_gid), st.st_mode,
                         st.st_rdev};
     // The origin keeps the owner as presented inside, to compare with the owner record.
@@ -157,6 +163,7 @@ Result<void> Filesystem::copy_up(const std::shared_ptr<Inode>& in, bool with_dat
     if (!f) return Errno{f.error()};
     int pupper = pf->u();
 
+    std::string in_path = path_of(*in);
     std::lock_guard lock(in->mu);
     if (in->has_upper) return {};
     auto adopt = [&]() -> Result<void> {
@@ -177,7 +184,7 @@ Result<void> Filesystem::copy_up(const std::shared_ptr<Inode>& in, bool with_dat
 
     auto st = sys::stat_fd(f->l());
     if (!st) return Errno{st.error()};
-    auto staged = stage_copy(*this, f->l(), *st, with_data);
+    auto staged = stage_copy(*this, f->l(), *st, with_data, in_path);
     if (!staged) return Errno{staged.error()};
     auto r = sys::rename_at(work(), staged->tmp.c_str(), pupper, name.c_str(), RENAME_NOREPLACE);
     if (!r) {
@@ -192,7 +199,7 @@ namespace {
 
 // Copies every visible lower entry of lower_dir into upper_dir (recursively),
 // leaving entries the layer already has, then marks upper_dir opaque.
-Result<void> copy_tree(Filesystem& fs, int lower_dir, int upper_dir) {
+Result<void> copy_tree(Filesystem& fs, int lower_dir, int upper_dir, const std::string& prefix) {
     auto entries = sys::read_dir(lower_dir);
     if (!entries) return Errno{entries.error()};
     for (auto& e : *entries) {
@@ -206,7 +213,7 @@ Result<void> copy_tree(Filesystem& fs, int lower_dir, int upper_dir) {
         } else {
             auto src = sys::open_path(lower_dir, name);
             if (!src) return Errno{src.error()};
-            auto staged = stage_copy(fs, src->get(), *lst, true);
+            auto staged = stage_copy(fs, src->get(), *lst, true, prefix + "/" + e.name);
             if (!staged) return Errno{staged.error()};
             auto r = sys::rename_at(fs.work(), staged->tmp.c_str(), upper_dir, name, RENAME_NOREPLACE);
             if (!r) {
@@ -220,7 +227,7 @@ Result<void> copy_tree(Filesystem& fs, int lower_dir, int upper_dir) {
         if (layer::is_opaque(sub_upper->get())) continue;
         auto sub_lower = sys::open_path(lower_dir, name);
         if (!sub_lower) return Errno{sub_lower.error()};
-        if (auto r = copy_tree(fs, sub_lower->get(), sub_upper->get()); !r) return r;
+        if (auto r = copy_tree(fs, sub_lower->get(), sub_upper->get(), prefix + "/" + e.name); !r) return r;
     }
     return sys::set_xattr(upper_dir, layer::kOpaqueXattr, "y");
 }
@@ -231,12 +238,14 @@ Result<void> Filesystem::copy_up_tree(const std::shared_ptr<Inode>& dir) {
     if (auto r = copy_up(dir); !r) return r;
     auto f = fds(*dir);
     if (!f) return Errno{f.error()};
+    std::string prefix = path_of(*dir);  // before taking dir->mu: path_of locks it
+    if (prefix == "/") prefix.clear();
     std::lock_guard lock(dir->mu);
     if (dir->opaque || !f->lower) {
         dir->opaque = true;
         return sys::set_xattr(f->u(), layer::kOpaqueXattr, "y");
     }
-    auto r = copy_tree(*this, f->l(), f->u());
+    auto r = copy_tree(*this, f->l(), f->u(), prefix);
     if (r) dir->opaque = true;
     return r;
 }

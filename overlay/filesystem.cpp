@@ -102,6 +102,24 @@ void Filesystem::set_upper(Inode& in, UniqueFd fd) {
     }
 }
 
+std::string Filesystem::path_of(Inode& in) {
+    std::vector<std::string> parts;
+    std::shared_ptr<Inode> cur = in.shared_from_this();
+    for (;;) {
+        std::shared_ptr<Inode> parent;
+        {
+            std::lock_guard lock(cur->mu);
+            parent = cur->parent;
+            if (parent) parts.push_back(cur->name);
+        }
+        if (!parent) break;
+        cur = parent;
+    }
+    std::string path;
+    for (auto it = parts.rbegin(); it != parts.rend(); ++it) path += "/" + *it;
+    return path.empty() ? "/" : path;
+}
+
 void Filesystem::pin(Inode& in) {
     {
         std::lock_guard lock(in.mu);

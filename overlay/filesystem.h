@@ -50,6 +50,8 @@ public:
     Result<Fds> fds(Inode& in);
     // The entry now exists in the layer (in.mu held).
     void set_upper(Inode& in, UniqueFd fd);
+    // The path of `in` inside the view ("/" for the root).
+    std::string path_of(Inode& in);
     // The name of `in` is going away while the kernel may still use it.
     void pin(Inode& in);
     // Pins the Inode currently backing parent-upper/name, if the kernel knows it.

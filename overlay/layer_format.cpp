@@ -3,6 +3,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <charconv>
 #include <cstdio>
@@ -97,7 +98,9 @@ std::string format_origin(const Origin& o) {
                         {"mtime_ns", o.mtime_ns}, {"mode", o.mode}, {"uid", o.uid},
                         {"gid", o.gid}};
     if (!o.xxh3.empty()) j["xxh3"] = o.xxh3;
-    return j.dump();
+    // A parsed record already holds the hash; a fresh one holds the path.
+    if (!o.path.empty()) j["path_hash"] = o.path.starts_with("/") ? path_hash(o.path) : o.path;
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::optional<Origin> parse_origin(std::string_view value) {
@@ -113,10 +116,22 @@ std::optional<Origin> parse_origin(std::string_view value) {
         o.uid = j.at("uid").get<uint32_t>();
         o.gid = j.at("gid").get<uint32_t>();
         o.xxh3 = j.value("xxh3", std::string{});
+        o.path = j.value("path_hash", std::string{});  // kept hashed; see origin_at
         return o;
     } catch (const nlohmann::json::exception&) {
         return std::nullopt;
     }
+}
+
+std::string path_hash(const std::string& path) {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx",
+                  static_cast<unsigned long long>(XXH3_64bits(path.data(), path.size())));
+    return buf;
+}
+
+bool origin_at(const Origin& o, const std::string& path) {
+    return o.path.empty() || o.path == path_hash(path);
 }
 
 Origin origin_from_stat(const struct stat& st) {

@@ -13,6 +13,7 @@
 #include <climits>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "overlay/filesystem.h"
@@ -59,15 +60,23 @@ void reply_entry(fuse_req_t req, Filesystem& fs, const Looked& l) {
 }
 
 
-layer::Origin origin_of(Filesystem& fs, int upper_dir, const char* name, const Resolved& r) {
-    // A copied-up entry remembers the host original; otherwise it is the host entry now.
+std::string child_path(Filesystem& fs, Inode& parent, const char* name) {
+    std::string p = fs.path_of(parent);
+    return (p == "/" ? "" : p) + "/" + name;
+}
+
+// The record of the host entry at `path` (= parent-upper/name): a copied-up
+// entry still standing for it remembers the original; otherwise it is the host
+// entry now.
+layer::Origin origin_of(Filesystem& fs, int upper_dir, const char* name, const Resolved& r, const std::string& path) {
     if (r.upper_exists && upper_dir >= 0) {
         if (auto fd = sys::open_path(upper_dir, name)) {
             if (auto v = sys::get_xattr(fd->get(), layer::kOriginXattr))
-                if (auto o = layer::parse_origin(*v)) return *o;
+                if (auto o = layer::parse_origin(*v); o && layer::origin_at(*o, path)) return *o;
         }
     }
     layer::Origin o = layer::origin_from_stat(r.lower_st);
+    o.path = path;
     o.uid = fs.cfg().ids.uid(o.uid);  // owners are recorded as presented inside
     o.gid = fs.cfg().ids.gid(o.gid);
     return o;
@@ -333,7 +342,8 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     if (res->upper_exists) fs.pin_upper_entry(pupper, name);
     Result<void> r;
     if (res->lower_exists)
-        r = fs.put_whiteout(pupper, name, origin_of(fs, pupper, name, *res), res->upper_exists);
+        r = fs.put_whiteout(pupper, name, origin_of(fs, pupper, name, *res, child_path(fs, *rm->parent, name)),
+                            res->upper_exists);
     else if (::unlinkat(pupper, name, 0) < 0)
         r = last_errno();
     fuse_reply_err(req, r.error());
@@ -370,7 +380,7 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
         if (auto c = fs.clear_whiteouts(cu.get()); !c) return (void)fuse_reply_err(req, c.error());
         if (res->lower_exists) {
             // Swap the emptied directory for a whiteout in one step.
-            layer::Origin origin = origin_of(fs, pupper, name, *res);
+            layer::Origin origin = origin_of(fs, pupper, name, *res, child_path(fs, *rm->parent, name));
             std::string tmp = fs.temp_name();
             auto fd = sys::open_at(fs.work(), tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0600);
             if (!fd) return (void)fuse_reply_err(req, fd.error());
@@ -383,7 +393,7 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
             r = last_errno();
         }
     } else {
-        r = fs.put_whiteout(pupper, name, origin_of(fs, pupper, name, *res), false);
+        r = fs.put_whiteout(pupper, name, origin_of(fs, pupper, name, *res, child_path(fs, *rm->parent, name)), false);
     }
     fuse_reply_err(req, r.error());
 }
@@ -466,21 +476,36 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
         }
     }
     if (dst->upper_exists) fs.pin_upper_entry(npupper, newname);
+    // What the moved entry replaces (a host entry, or a whiteout's record of
+    // one) becomes its record; what leaves the source path is recorded there.
+    std::string src_path = child_path(fs, *p, name), dst_path = child_path(fs, *np, newname);
+    std::optional<std::string> dst_origin;
+    if (dst->whiteout) {
+        if (auto wh = sys::open_path(npupper, newname))
+            if (auto v = sys::get_xattr(wh->get(), layer::kOriginXattr)) dst_origin = *v;
+    } else if (dst->exists()) {
+        dst_origin = layer::format_origin(origin_of(fs, npupper, newname, *dst, dst_path));
+    }
+    std::optional<layer::Origin> src_origin;
+    if (src->lower_exists) src_origin = origin_of(fs, pupper, name, *src, src_path);
     Result<void> r;
     if (src_dir && dst->whiteout) {
         // A directory cannot replace the whiteout file by rename: swap them,
         // and the whiteout lands where the source was.
         r = sys::rename_at(pupper, name, npupper, newname, RENAME_EXCHANGE);
-        if (r && !src->lower_exists) ::unlinkat(pupper, name, 0);
         if (!r) return done(r.error());
+        if (!src_origin) ::unlinkat(pupper, name, 0);
+        else if (auto wh = sys::open_path(pupper, name))
+            (void)sys::set_xattr(wh->get(), layer::kOriginXattr, layer::format_origin(*src_origin));
     } else {
         r = sys::rename_at(pupper, name, npupper, newname, 0);
         if (!r) return done(r.error());
-        if (src->lower_exists) {
-            layer::Origin origin = origin_of(fs, npupper, newname, *src);
-            if (auto w = fs.put_whiteout(pupper, name, origin, false); !w) return done(w.error());
-        }
+        if (src_origin)
+            if (auto w = fs.put_whiteout(pupper, name, *src_origin, false); !w) return done(w.error());
     }
+    if (dst_origin)
+        if (auto moved = sys::open_path(npupper, newname))
+            (void)sys::set_xattr(moved->get(), layer::kOriginXattr, *dst_origin);  // fails on symlinks: fine
     set_place(*sin, np, newname);
     done(0);
 }

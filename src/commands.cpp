@@ -119,14 +119,14 @@ int cmd_status(SessionStore& store, const SessionArgs& a) {
     if (a.json) {
         nlohmann::json arr = nlohmann::json::array();
         for (auto& c : changes)
-            arr.push_back({{"kind", std::string(1, commit::kind_letter(c.kind))}, {"path", c.path}, {"mode", c.mode}});
+            arr.push_back({{"kind", std::string(1, commit::effect_letter(c))}, {"path", c.path}, {"mode", c.mode}});
         auto c = count_changes(changes);
         nlohmann::json out = {{"session", name}, {"added", c.added}, {"modified", c.modified},
                               {"deleted", c.deleted}, {"changes", arr}};
         std::printf("%s\n", json_text(out).c_str());
         return 0;
     }
-    for (auto& c : changes) std::printf("%c %s\n", commit::kind_letter(c.kind), quote_path(c.path).c_str());
+    for (auto& c : changes) std::printf("%c %s\n", commit::effect_letter(c), quote_path(c.path).c_str());
     return 0;
 }
 

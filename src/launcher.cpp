@@ -270,6 +270,8 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store) {
                        std::chrono::system_clock::now().time_since_epoch()).count();
     record.exit_status = code;
     session.meta().runs.push_back(record);
+    session.meta().inside_uid = maps.inside_uid;
+    session.meta().inside_gid = maps.inside_gid;
     session.meta().last_used = record.ended;
     // The command's status and the summary matter more than the run record
     // (which a full disk may refuse).

@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "src/commands.h"
+#include "src/diff_command.h"
 #include "src/error.h"
 #include "src/launcher.h"
 
@@ -47,6 +48,17 @@ int main(int argc, char** argv) {
                   "The command starts at -- or at the first argument that is not an option of run.\n"
                   "Exit status: the command's (128+N if killed by signal N); 125 if mbx failed.\n"
                   "Example: mbx run -- make install     See mbx-run(1).");
+
+    mbx::DiffArgs diff_args;
+    auto* c_diff = app.add_subcommand("diff", "Show a session's changes against the host (default: most recent)");
+    c_diff->add_option("args", diff_args.args, "[SESSION] [PATH...]: paths as seen inside, absolute")->type_name("");
+    c_diff->add_flag("--stat", diff_args.stat, "Lines added and removed per entry");
+    c_diff->add_flag("-p,--patch", diff_args.patch, "Unified diffs of the contents");
+    c_diff->add_flag("--json", diff_args.json, "Print JSON (see mbx-diff(1) for the schema)");
+    c_diff->add_option("--color", diff_args.color, "always, never or auto (default; NO_COLOR turns it off)")
+        ->type_name("WHEN");
+    c_diff->add_flag("--no-pager", diff_args.no_pager, "Do not page the output on a terminal");
+    c_diff->footer("Letters: A added, M modified, D deleted, T type changed, m metadata only, C conflict with the host.");
 
     mbx::SessionArgs list_args, status_args, discard_args;
     auto* c_list = app.add_subcommand("list", "List sessions: age, size, changes, last command");
@@ -98,6 +110,7 @@ int main(int argc, char** argv) {
         if (*c_run) return mbx::run_sandboxed(run, store);
         if (*c_list) return mbx::cmd_list(store, list_args);
         if (*c_status) return mbx::cmd_status(store, status_args);
+        if (*c_diff) return mbx::cmd_diff(store, diff_args);
         if (*c_discard) return mbx::cmd_discard(store, discard_args);
     } catch (const mbx::UserError& e) {
         std::fprintf(stderr, "mbx: %s\n", e.what());

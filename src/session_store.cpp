@@ -54,7 +54,8 @@ nlohmann::json to_json(const SessionMeta& m) {
     for (auto& r : m.runs)
         runs.push_back({{"argv", r.argv}, {"started", r.started}, {"ended", r.ended}, {"exit_status", r.exit_status}});
     return {{"version", SessionMeta::kVersion}, {"name", m.name}, {"created", m.created},
-            {"last_used", m.last_used}, {"owner_uid", m.owner_uid}, {"runs", runs}};
+            {"last_used", m.last_used}, {"owner_uid", m.owner_uid}, {"inside_uid", m.inside_uid},
+            {"inside_gid", m.inside_gid}, {"runs", runs}};
 }
 
 std::optional<SessionMeta> from_json(const std::string& text) {
@@ -67,6 +68,8 @@ std::optional<SessionMeta> from_json(const std::string& text) {
         m.created = j.at("created").get<int64_t>();
         m.last_used = j.at("last_used").get<int64_t>();
         m.owner_uid = j.value("owner_uid", 0u);
+        m.inside_uid = j.value("inside_uid", 0u);
+        m.inside_gid = j.value("inside_gid", 0u);
         for (auto& r : j.at("runs")) {
             RunRecord rr;
             rr.argv = r.at("argv").get<std::vector<std::string>>();
@@ -259,10 +262,12 @@ std::vector<SessionMeta> SessionStore::list() const {
     return out;
 }
 
-void SessionStore::check_readable(const std::string& name) const {
-    if (!read_meta(name))
+SessionMeta SessionStore::read(const std::string& name) const {
+    auto m = read_meta(name);
+    if (!m)
         throw UserError("session " + name + " has unreadable metadata (" + home_ + "/" + name +
                         "/meta); remove it with 'mbx discard " + name + "'");
+    return *m;
 }
 
 std::vector<std::string> SessionStore::broken() const {

@@ -27,6 +27,10 @@ struct SessionMeta {
     int64_t created = 0;
     int64_t last_used = 0;
     uint32_t owner_uid = 0;
+    // The identity commands ran as inside (last run): layer entries without an
+    // owner record (symlinks) are shown as owned by it.
+    uint32_t inside_uid = 0;
+    uint32_t inside_gid = 0;
     std::vector<RunRecord> runs;
 };
 
@@ -76,8 +80,10 @@ public:
     void remove(Session&& s);
 
     static void check_name(const std::string& name);
-    // Throws, saying how to remove it, if the session's metadata is unreadable.
-    void check_readable(const std::string& name) const;
+    // The session's metadata, read without the lock (for reading commands);
+    // throws, saying how to remove it, if it is unreadable.
+    SessionMeta read(const std::string& name) const;
+    void check_readable(const std::string& name) const { (void)read(name); }
 
 private:
     std::optional<SessionMeta> read_meta(const std::string& name) const;

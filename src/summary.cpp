@@ -12,10 +12,10 @@ namespace mbx {
 ChangeCounts count_changes(const std::vector<commit::Change>& changes) {
     ChangeCounts c;
     for (auto& ch : changes) {
-        switch (ch.kind) {
-            case commit::ChangeKind::Added: c.added++; break;
-            case commit::ChangeKind::Modified: c.modified++; break;
-            case commit::ChangeKind::Deleted: c.deleted++; break;
+        switch (commit::effect_letter(ch)) {
+            case 'A': c.added++; break;
+            case 'D': c.deleted++; break;
+            default: c.modified++; break;
         }
     }
     return c;

@@ -1,0 +1,23 @@
+// mbx diff: the changes of a session against the host, as lines, a stat, patches or JSON.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "src/session_store.h"
+
+namespace mbx {
+
+struct DiffArgs {
+    std::vector<std::string> args;  // [SESSION] [PATH...]
+    bool stat = false;
+    bool patch = false;
+    bool json = false;
+    bool no_pager = false;
+    std::string color = "auto";
+};
+
+int cmd_diff(SessionStore& store, const DiffArgs& a);
+
+}  // namespace mbx
