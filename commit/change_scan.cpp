@@ -1,9 +1,7 @@
 #include "commit/change_scan.h"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -72,31 +70,21 @@ struct Walker {
     // The host entry at rel now, reached without following any symlink on
     // the way (a path the sandbox saw had none).
     std::optional<struct stat> host_stat(const std::string& rel) {
-        struct open_how how {};
-        how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
-        how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-        int fd = static_cast<int>(::syscall(SYS_openat2, host_root, rel.c_str(), &how, sizeof how));
-        if (fd < 0) return std::nullopt;
-        UniqueFd f(fd);
-        auto st = sys::stat_fd(f.get());
+        auto f = sys::open_beneath(host_root, rel, O_PATH);
+        if (!f) return std::nullopt;
+        auto st = sys::stat_fd(f->get());
         if (!st) return std::nullopt;
         return *st;
     }
 
     std::optional<std::string> host_hash(const std::string& rel) {
-        struct open_how how {};
-        how.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
-        how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-        int fd = static_cast<int>(::syscall(SYS_openat2, host_root, rel.c_str(), &how, sizeof how));
-        if (fd < 0) return std::nullopt;
-        UniqueFd f(fd);
-        auto h = copyup::hash_file(f.get());
+        auto f = sys::open_beneath(host_root, rel, O_RDONLY);
+        if (!f) return std::nullopt;
+        auto h = copyup::hash_file(f->get());
         if (!h) return std::nullopt;
         return *h;
     }
 
-    // path: where the entry is now; an origin recorded for another path (the
-    // entry was moved here) does not describe the host entry here.
     LayerEntry read_entry(int dir, const char* name, const struct stat& st, const std::string& path) {
         LayerEntry e{st, st.st_mode, record_less_uid, record_less_gid, std::nullopt};
         if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return e;
@@ -134,7 +122,10 @@ struct Walker {
 
     void add(ChangeKind k, const std::string& path, const LayerEntry* e, const std::optional<struct stat>& host,
              Conflict c, int dir = -1, const char* name = nullptr) {
-        Change ch{k, path, c};
+        Change ch;
+        ch.kind = k;
+        ch.path = path;
+        ch.conflict = c;
         if (e) {
             ch.mode = e->mode;
             ch.uid = e->uid;
@@ -168,21 +159,10 @@ struct Walker {
             if (htype != S_IFLNK) return add(ChangeKind::TypeChanged, path, &e, host, Conflict::None, dir, name);
             char a[4096], b[4096];
             ssize_t na = ::readlinkat(dir, name, a, sizeof a);
-            int hfd = -1;
             ssize_t nb = -1;
-            if (auto parent = host_stat(rel)) {
-                (void)parent;
-                std::string hdir = rel.find('/') == std::string::npos ? "." : rel.substr(0, rel.rfind('/'));
-                std::string hname = rel.substr(rel.rfind('/') + 1);
-                struct open_how how {};
-                how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-                how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-                hfd = static_cast<int>(::syscall(SYS_openat2, host_root, hdir.c_str(), &how, sizeof how));
-                if (hfd >= 0) {
-                    nb = ::readlinkat(hfd, hname.c_str(), b, sizeof b);
-                    ::close(hfd);
-                }
-            }
+            std::string hdir = rel.find('/') == std::string::npos ? "." : rel.substr(0, rel.rfind('/'));
+            if (auto hfd = sys::open_beneath(host_root, hdir, O_PATH | O_DIRECTORY))
+                nb = ::readlinkat(hfd->get(), rel.substr(rel.rfind('/') + 1).c_str(), b, sizeof b);
             if (na != nb || (na > 0 && std::string(a, na) != std::string(b, nb)))
                 add(ChangeKind::Modified, path, &e, host, Conflict::None, dir, name);
             return;

@@ -27,7 +27,7 @@ enum class Conflict {
 };
 
 struct Change {
-    ChangeKind kind;
+    ChangeKind kind = ChangeKind::Added;
     std::string path;       // absolute path as seen inside the sandbox
     Conflict conflict = Conflict::None;
     mode_t mode = 0;        // the layer entry's presented type and mode (0 for deletions)

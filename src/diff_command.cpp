@@ -1,9 +1,7 @@
 #include "src/diff_command.h"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commit/change_scan.h"
+#include "overlay/sys/sys.h"
 #include "overlay/sys/unique_fd.h"
 #include "src/error.h"
 #include "src/json_text.h"
@@ -28,13 +27,9 @@ constexpr const char* kRed = "\033[31m";
 constexpr const char* kYellow = "\033[33m";
 constexpr const char* kBoldRed = "\033[1;31m";
 
-// Opens rel below root without following any symlink on the way: a path the
-// sandbox saw had none, and one planted since must not redirect the read.
 UniqueFd open_beneath(int root, const std::string& rel) {
-    struct open_how how {};
-    how.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
-    how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    return UniqueFd(static_cast<int>(::syscall(SYS_openat2, root, rel.c_str(), &how, sizeof how)));
+    auto fd = sys::open_beneath(root, rel, O_RDONLY);
+    return fd ? std::move(*fd) : UniqueFd();
 }
 
 // diff -u of two descriptors (-1: empty side, /dev/null), labelled like git.

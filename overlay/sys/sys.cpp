@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -23,6 +25,15 @@ Result<UniqueFd> open_path(int dirfd, const char* name) {
 
 Result<UniqueFd> open_at(int dirfd, const char* name, int flags, mode_t mode) {
     int fd = ::openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0) return last_errno();
+    return UniqueFd(fd);
+}
+
+Result<UniqueFd> open_beneath(int root, const std::string& rel, int flags) {
+    struct open_how how {};
+    how.flags = static_cast<uint64_t>(flags | O_NOFOLLOW | O_CLOEXEC);
+    how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    int fd = static_cast<int>(::syscall(SYS_openat2, root, rel.c_str(), &how, sizeof how));
     if (fd < 0) return last_errno();
     return UniqueFd(fd);
 }

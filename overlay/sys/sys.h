@@ -18,6 +18,10 @@ namespace mbx::sys {
 Result<UniqueFd> open_path(int dirfd, const char* name);
 // Real open relative to dirfd; O_NOFOLLOW and O_CLOEXEC always added.
 Result<UniqueFd> open_at(int dirfd, const char* name, int flags, mode_t mode = 0);
+// Opens rel below root without following any symlink (or magic link) on the
+// way, final component included: for host and layer paths that had none when
+// the sandbox saw them, so that one planted since cannot redirect the open.
+Result<UniqueFd> open_beneath(int root, const std::string& rel, int flags);
 // Re-open an O_PATH fd with real access flags (through /proc/self/fd, the
 // only way to upgrade an O_PATH descriptor).
 Result<UniqueFd> reopen(int opath_fd, int flags);
