@@ -174,7 +174,6 @@ struct Walker {
         Conflict c = host_unchanged(*e.origin, *host, rel) ? Conflict::None : Conflict::HostChanged;
         mode_t otype = e.origin->mode & S_IFMT;
         if (ltype != otype) return add(ChangeKind::TypeChanged, path, &e, host, c, dir, name);
-        (void)htype;
         if (S_ISREG(e.st.st_mode) && ltype == S_IFREG) {
             bool same = e.st.st_size == e.origin->size && !e.origin->xxh3.empty();
             if (same) {
@@ -215,15 +214,13 @@ struct Walker {
             std::optional<struct stat> host = all_new ? std::nullopt : host_stat(path.substr(1));
             if (layer::is_whiteout(dir, name, *st)) {
                 if (!host) continue;  // already gone from the host: nothing to delete
+                // Whiteouts record identity only (no hash): a host file whose
+                // size or time moved counts as changed.
                 Conflict c = Conflict::None;
-                auto fd = sys::open_path(dir, name);
-                if (fd)
+                if (auto fd = sys::open_path(dir, name))
                     if (auto v = sys::get_xattr(fd->get(), layer::kOriginXattr))
                         if (auto o = layer::parse_origin(*v); o && layer::origin_at(*o, path))
-                            if (host->st_dev != o->dev || host->st_ino != o->ino ||
-                                (S_ISREG(host->st_mode) && (host->st_size != o->size ||
-                                 int64_t(host->st_mtim.tv_sec) * 1000000000 + host->st_mtim.tv_nsec != o->mtime_ns)))
-                                c = Conflict::HostChanged;
+                            if (!host_unchanged(*o, *host, path.substr(1))) c = Conflict::HostChanged;
                 add(ChangeKind::Deleted, path, nullptr, host, c);
                 continue;
             }

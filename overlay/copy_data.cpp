@@ -67,7 +67,7 @@ Result<std::string> read_loop(int src, int dst, off_t limit) {
 Result<std::string> hash_file(int fd) { return read_loop(fd, -1, -1); }
 
 Result<std::string> copy_file_data(int src, int dst, off_t size) {
-    if (size == 0) return read_loop(src, -1, -1);
+    if (size == 0) return hash_file(src);
     if (::ioctl(dst, FICLONE, src) == 0) return hash_file(src);
     // copy_file_range keeps the bytes in the kernel (and reflinks where it can);
     // the hash then reads the source again, from the page cache.
@@ -86,16 +86,10 @@ Result<std::string> copy_file_data(int src, int dst, off_t size) {
         }
         if (n == 0) break;  // source shrank under us
     }
-    if (kernel_copy) {
-        // A file that grew while copying: fetch the rest the portable way.
-        struct stat st;
-        if (::fstat(src, &st) == 0 && st.st_size > in) {
-            auto r = read_loop(src, dst, -1);
-            if (!r) return r;
-            return r;
-        }
-        return hash_file(src);
-    }
+    // The hash reads the source again (from the page cache) after a kernel
+    // copy; a file that grew meanwhile is copied again the portable way.
+    struct stat st;
+    if (kernel_copy && !(::fstat(src, &st) == 0 && st.st_size > in)) return hash_file(src);
     return read_loop(src, dst, -1);
 }
 

@@ -74,13 +74,13 @@ Result<void> Filesystem::write_override(Inode& in, int upper_fd, const layer::Ov
 namespace {
 
 // Stages a copy of the host object src (an O_PATH fd, stat'ed as st) in work.
-Result<Staged> stage_copy(Filesystem& fs, int src, const struct stat& st, bool with_data, std::string path) {
+Result<Staged> stage_copy(Filesystem& fs, int src, const struct stat& st, bool with_data, const std::string& path) {
     Staged s;
     s.tmp = fs.temp_name();
     const char* tmp = s.tmp.c_str();
     int work = fs.work();
     layer::Origin origin = layer::origin_from_stat(st);
-    origin.path = std::move(path);
+    origin.path_hash = layer::path_hash(path);
     layer::Override ovr{fs.cfg().ids.uid(st.st_uid), fs.cfg().ids.gid(st.st_gid), st.st_mode,
                         st.st_rdev};
     // The origin keeps the owner as presented inside, to compare with the owner record.

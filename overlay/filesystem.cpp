@@ -153,12 +153,15 @@ bool Filesystem::maybe_hidden(const std::string& name) const {
 uint64_t Filesystem::present_ino(dev_t dev, ino_t ino) {
     // All of the view shares one st_dev, so objects of different host
     // filesystems are told apart by an index in the top byte (like overlayfs xino).
-    std::lock_guard lock(dev_mu_);
+    const uint64_t want = uint64_t(dev) + 1;
     size_t i = 0;
-    for (; i < devs_.size(); ++i)
-        if (devs_[i] == dev) break;
-    if (i == devs_.size()) devs_.push_back(dev);
-    return (uint64_t(i & 0x7f) << 56) ^ uint64_t(ino);
+    for (; i < devs_.size(); ++i) {
+        uint64_t seen = devs_[i].load(std::memory_order_acquire);
+        if (seen == 0 && devs_[i].compare_exchange_strong(seen, want, std::memory_order_acq_rel)) break;
+        if (seen == want) break;
+    }
+    // More than 128 host filesystems share the last index (inode numbers may then collide).
+    return (uint64_t(std::min<size_t>(i, devs_.size() - 1)) << 56) ^ uint64_t(ino);
 }
 
 std::optional<layer::Override> Filesystem::read_override(int upper_fd, mode_t real_mode) {

@@ -6,6 +6,7 @@
 
 #include <sys/stat.h>
 
+#include <array>
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -116,8 +117,9 @@ private:
     FdCache fd_cache_;
     std::shared_ptr<Inode> root_;
     std::atomic<uint64_t> tmp_counter_{0};
-    std::mutex dev_mu_;
-    std::vector<dev_t> devs_;  // index into st_ino's top byte, see present_ino
+    // Host filesystems seen, dev+1 per slot (0 = free); the slot index goes
+    // into st_ino's top byte, see present_ino. Append-only and lock-free.
+    std::array<std::atomic<uint64_t>, 128> devs_{};
 };
 
 }  // namespace mbx::overlay

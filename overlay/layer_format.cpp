@@ -98,8 +98,7 @@ std::string format_origin(const Origin& o) {
                         {"mtime_ns", o.mtime_ns}, {"mode", o.mode}, {"uid", o.uid},
                         {"gid", o.gid}};
     if (!o.xxh3.empty()) j["xxh3"] = o.xxh3;
-    // A parsed record already holds the hash; a fresh one holds the path.
-    if (!o.path.empty()) j["path_hash"] = o.path.starts_with("/") ? path_hash(o.path) : o.path;
+    if (!o.path_hash.empty()) j["path_hash"] = o.path_hash;
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -116,7 +115,7 @@ std::optional<Origin> parse_origin(std::string_view value) {
         o.uid = j.at("uid").get<uint32_t>();
         o.gid = j.at("gid").get<uint32_t>();
         o.xxh3 = j.value("xxh3", std::string{});
-        o.path = j.value("path_hash", std::string{});  // kept hashed; see origin_at
+        o.path_hash = j.value("path_hash", std::string{});
         return o;
     } catch (const nlohmann::json::exception&) {
         return std::nullopt;
@@ -131,7 +130,7 @@ std::string path_hash(const std::string& path) {
 }
 
 bool origin_at(const Origin& o, const std::string& path) {
-    return o.path.empty() || o.path == path_hash(path);
+    return o.path_hash.empty() || o.path_hash == path_hash(path);
 }
 
 Origin origin_from_stat(const struct stat& st) {

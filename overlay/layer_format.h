@@ -55,10 +55,10 @@ struct Origin {
     uint32_t uid = 0;  // owner as presented inside the sandbox
     uint32_t gid = 0;
     std::string xxh3;  // 32 hex digits of xxh3-128 for regular files, else empty
-    // The path (inside the view) the host entry had: an entry moved elsewhere
-    // in the sandbox no longer stands for it. Stored as a hash (path_hash), so
-    // that names which are not UTF-8 compare exactly.
-    std::string path;
+    // path_hash() of the path (inside the view) the host entry had: an entry
+    // moved elsewhere in the sandbox no longer stands for it. Hashed so that
+    // names which are not UTF-8 compare exactly.
+    std::string path_hash;
 };
 // The form in which Origin::path is stored and compared.
 std::string path_hash(const std::string& path);

@@ -76,7 +76,7 @@ layer::Origin origin_of(Filesystem& fs, int upper_dir, const char* name, const R
         }
     }
     layer::Origin o = layer::origin_from_stat(r.lower_st);
-    o.path = path;
+    o.path_hash = layer::path_hash(path);
     o.uid = fs.cfg().ids.uid(o.uid);  // owners are recorded as presented inside
     o.gid = fs.cfg().ids.gid(o.gid);
     return o;
