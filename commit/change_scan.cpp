@@ -59,6 +59,8 @@ struct LayerEntry {
     struct stat st;          // the layer file itself
     mode_t mode;             // presented type and mode
     uint32_t uid, gid;
+    dev_t rdev = 0;
+    bool owner_set = false;
     std::optional<layer::Origin> origin;
 };
 
@@ -86,7 +88,7 @@ struct Walker {
     }
 
     LayerEntry read_entry(int dir, const char* name, const struct stat& st, const std::string& path) {
-        LayerEntry e{st, st.st_mode, record_less_uid, record_less_gid, std::nullopt};
+        LayerEntry e{st, st.st_mode, record_less_uid, record_less_gid, 0, false, std::nullopt};
         if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return e;
         auto fd = sys::open_path(dir, name);
         if (!fd) return e;
@@ -95,7 +97,9 @@ struct Walker {
                 e.mode = p->mode;
                 e.uid = p->uid;
                 e.gid = p->gid;
+                e.rdev = p->rdev;
             }
+        e.owner_set = sys::get_xattr(fd->get(), layer::kChownXattr).ok();
         if (auto v = sys::get_xattr(fd->get(), layer::kOriginXattr)) e.origin = layer::parse_origin(*v);
         if (e.origin && !layer::origin_at(*e.origin, path)) e.origin.reset();
         return e;
@@ -130,6 +134,10 @@ struct Walker {
             ch.mode = e->mode;
             ch.uid = e->uid;
             ch.gid = e->gid;
+            ch.rdev = e->rdev;
+            ch.owner_set = e->owner_set;
+            ch.layer_ino = e->st.st_ino;
+            ch.layer_nlink = e->st.st_nlink;
             if (S_ISLNK(e->st.st_mode) && dir >= 0) {
                 char buf[4096];
                 ssize_t n = ::readlinkat(dir, name, buf, sizeof buf);

@@ -35,6 +35,10 @@ struct Change {
     uint32_t gid = 0;
     mode_t host_mode = 0;   // the host entry's type and mode now (0 if none)
     std::string target;     // symlink target, for symlinks in the layer
+    dev_t rdev = 0;         // device number, for device records
+    bool owner_set = false; // the sandbox chowned it (see layer::kChownXattr)
+    ino_t layer_ino = 0;    // the layer file, to find hard links made in the sandbox
+    nlink_t layer_nlink = 0;
 };
 
 char kind_letter(ChangeKind k);

@@ -54,14 +54,7 @@ Result<void> Filesystem::install(const char* tmp, int upper_dir, const char* nam
 
 Result<void> Filesystem::put_whiteout(int upper_dir, const char* name, const layer::Origin& origin,
                                       bool replace_existing) {
-    std::string tmp = temp_name();
-    auto fd = sys::open_at(work(), tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0600);
-    if (!fd) return Errno{fd.error()};
-    Result<void> r = sys::set_xattr(fd->get(), layer::kWhiteoutXattr, "y");
-    if (r) r = sys::set_xattr(fd->get(), layer::kOriginXattr, layer::format_origin(origin));
-    if (r) r = sys::rename_at(work(), tmp.c_str(), upper_dir, name, replace_existing ? 0 : RENAME_NOREPLACE);
-    if (!r) ::unlinkat(work(), tmp.c_str(), 0);
-    return r;
+    return layer::put_whiteout(work(), temp_name(), upper_dir, name, origin, replace_existing);
 }
 
 Result<void> Filesystem::write_override(Inode& in, int upper_fd, const layer::Override& o) {

@@ -1,5 +1,7 @@
 #include "overlay/layer_format.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -143,6 +145,17 @@ Origin origin_from_stat(const struct stat& st) {
     o.uid = st.st_uid;
     o.gid = st.st_gid;
     return o;
+}
+
+Result<void> put_whiteout(int work, const std::string& tmp, int dir, const char* name, const Origin& origin,
+                          bool replace_existing) {
+    auto fd = sys::open_at(work, tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0600);
+    if (!fd) return Errno{fd.error()};
+    Result<void> r = sys::set_xattr(fd->get(), kWhiteoutXattr, "y");
+    if (r) r = sys::set_xattr(fd->get(), kOriginXattr, format_origin(origin));
+    if (r) r = sys::rename_at(work, tmp.c_str(), dir, name, replace_existing ? 0 : RENAME_NOREPLACE);
+    if (!r) ::unlinkat(work, tmp.c_str(), 0);
+    return r;
 }
 
 bool is_whiteout(int dirfd, const char* name, const struct stat& st) {

@@ -25,6 +25,9 @@ inline constexpr const char* kOpaqueXattr = "user.overlay.opaque";
 inline constexpr const char* kOverrideXattr = "user.containers.override_stat";
 // JSON record of the host original at copy-up (see Origin).
 inline constexpr const char* kOriginXattr = "user.mbx.origin";
+// "y" on an entry whose owner the sandbox set explicitly (chown, install -o):
+// mbx commit gives it that owner, where other entries get the committer's.
+inline constexpr const char* kChownXattr = "user.mbx.chown";
 // Request channel from the sandbox's init to the server: set on a directory,
 // value "MODE RDEV NAME" creates a device node NAME (see launcher mknod emulation).
 inline constexpr const char* kMknodXattr = "user.mbx.mknod";
@@ -67,6 +70,11 @@ bool origin_at(const Origin& o, const std::string& path);
 std::string format_origin(const Origin& o);
 std::optional<Origin> parse_origin(std::string_view value);
 Origin origin_from_stat(const struct stat& st);
+
+// Makes dir/name a whiteout carrying origin, staged as work/tmp first so that
+// it appears complete; replace_existing: over whatever is there.
+Result<void> put_whiteout(int work, const std::string& tmp, int dir, const char* name, const Origin& origin,
+                          bool replace_existing);
 
 // Is dirfd/name (already stat'ed as st) a whiteout?
 bool is_whiteout(int dirfd, const char* name, const struct stat& st);

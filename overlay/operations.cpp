@@ -220,6 +220,9 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
             if (valid & FUSE_SET_ATTR_UID) o.uid = attr->st_uid;
             if (valid & FUSE_SET_ATTR_GID) o.gid = attr->st_gid;
             if (auto r = fs.write_override(*in, ufd, o); !r) return (void)fuse_reply_err(req, r.error());
+            if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+                if (auto r = sys::set_xattr(ufd, layer::kChownXattr, "y"); !r)
+                    return (void)fuse_reply_err(req, r.error());
             if ((valid & FUSE_SET_ATTR_MODE) &&
                 ::chmod(sys::fd_path(ufd).c_str(), layer_mode(S_ISDIR(o.mode) ? o.mode : (S_IFREG | (o.mode & 0777)))) < 0)
                 return (void)fuse_reply_err(req, errno);

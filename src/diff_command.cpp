@@ -94,14 +94,9 @@ std::string octal(mode_t m) {
     return b;
 }
 
-struct Scan {
-    UniqueFd layer, host;
-    std::vector<commit::Change> changes;
-};
-
 // The content diff of one entry: host side if the host has a regular file
 // (and the entry is not new), layer side if the layer has one (and it is not a deletion).
-std::string content_diff(const Scan& s, const commit::Change& c, bool color) {
+std::string content_diff(const SessionScan& s, const commit::Change& c, bool color) {
     std::string rel = c.path.substr(1);
     bool host_reg = S_ISREG(c.host_mode) && c.kind != commit::ChangeKind::Added;
     bool layer_reg = c.kind != commit::ChangeKind::Deleted && S_ISREG(c.mode);
@@ -114,37 +109,33 @@ std::string content_diff(const Scan& s, const commit::Change& c, bool color) {
 
 }  // namespace
 
-int cmd_diff(SessionStore& store, const DiffArgs& a) {
-    std::optional<std::string> session;
-    std::vector<std::string> filters;
-    for (size_t i = 0; i < a.args.size(); ++i) {
-        const std::string& x = a.args[i];
-        if (i == 0 && !x.starts_with("/")) {
-            session = x;
-            continue;
+void print_change(const SessionScan& s, const commit::Change& c, bool patch, bool color) {
+    char letter = c.conflict != commit::Conflict::None ? 'C' : commit::kind_letter(c.kind);
+    const char* col = "";
+    if (color) {
+        switch (letter) {
+            case 'A': col = kGreen; break;
+            case 'D': col = kRed; break;
+            case 'C': col = kBoldRed; break;
+            default: col = kYellow; break;
         }
-        if (!x.starts_with("/")) throw UserError("path " + quote_path(x) + ": give an absolute path as seen inside the sandbox");
-        std::string f = x;
-        while (f.size() > 1 && f.back() == '/') f.pop_back();
-        filters.push_back(f);
     }
+    std::printf("%s%c %s%s\n", col, letter, quote_path(c.path).c_str(), color ? kReset : "");
+    if (!patch) return;
+    if (c.host_mode && c.mode && (c.host_mode & S_IFMT) == (c.mode & S_IFMT) &&
+        (c.host_mode & 07777) != (c.mode & 07777))
+        std::printf("old mode %06o\nnew mode %06o\n", c.host_mode, c.mode);
+    if (S_ISLNK(c.mode) && c.kind != commit::ChangeKind::Deleted) std::printf("symlink -> %s\n", c.target.c_str());
+    std::string d = content_diff(s, c, color);
+    std::fwrite(d.data(), 1, d.size(), stdout);
+}
+
+int cmd_diff(SessionStore& store, const DiffArgs& a) {
+    SessionPaths args = parse_session_paths(a.args);
     if (a.color != "auto" && a.color != "always" && a.color != "never")
         throw UserError("--color=" + a.color + ": use always, never or auto");
-    std::string name = store.resolve(session);
-    SessionMeta meta = store.read(name);
-    std::string path = store.home() + "/" + name;
-
-    Scan s;
-    s.layer.reset(::open((path + "/layer").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!s.layer) throw UserError(sys_error("open", path + "/layer"));
-    s.host.reset(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!s.host) throw UserError(sys_error("open", "/"));
-    for (auto& c : commit::scan_layer(s.layer.get(), s.host.get(), meta.inside_uid, meta.inside_gid)) {
-        bool keep = filters.empty();
-        for (auto& f : filters)
-            if (f == "/" || c.path == f || (c.path.starts_with(f) && c.path[f.size()] == '/')) keep = true;
-        if (keep) s.changes.push_back(std::move(c));
-    }
+    std::string name = store.resolve(args.session);
+    SessionScan s = scan_session(store.home() + "/" + name, store.read(name), args.paths);
 
     if (a.json) {
         nlohmann::json arr = nlohmann::json::array();
@@ -196,26 +187,7 @@ int cmd_diff(SessionStore& store, const DiffArgs& a) {
         return 0;
     }
 
-    for (auto& c : s.changes) {
-        char letter = c.conflict != commit::Conflict::None ? 'C' : commit::kind_letter(c.kind);
-        const char* col = "";
-        if (color) {
-            switch (letter) {
-                case 'A': col = kGreen; break;
-                case 'D': col = kRed; break;
-                case 'C': col = kBoldRed; break;
-                default: col = kYellow; break;
-            }
-        }
-        std::printf("%s%c %s%s\n", col, letter, quote_path(c.path).c_str(), color ? kReset : "");
-        if (!a.patch) continue;
-        if (c.host_mode && c.mode && (c.host_mode & S_IFMT) == (c.mode & S_IFMT) &&
-            (c.host_mode & 07777) != (c.mode & 07777))
-            std::printf("old mode %06o\nnew mode %06o\n", c.host_mode, c.mode);
-        if (S_ISLNK(c.mode) && c.kind != commit::ChangeKind::Deleted) std::printf("symlink -> %s\n", c.target.c_str());
-        std::string d = content_diff(s, c, color);
-        std::fwrite(d.data(), 1, d.size(), stdout);
-    }
+    for (auto& c : s.changes) print_change(s, c, a.patch, color);
     return 0;
 }
 

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "commit/change_scan.h"
+#include "src/session_scan.h"
 #include "src/session_store.h"
 
 namespace mbx {
@@ -19,5 +21,7 @@ struct DiffArgs {
 };
 
 int cmd_diff(SessionStore& store, const DiffArgs& a);
+// One entry as mbx diff prints it (with its patch if asked), on stdout.
+void print_change(const SessionScan& s, const commit::Change& c, bool patch, bool color);
 
 }  // namespace mbx

@@ -104,7 +104,7 @@ void reclaim_terminal() {
 
 }  // namespace
 
-int run_sandboxed(const RunOptions& opt, SessionStore& store) {
+int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used) {
     if (opt.argv.empty()) throw UserError("no command given: mbx run [OPTIONS] -- CMD [ARGS...]");
     if (opt.net != "host" && opt.net != "none")
         throw UserError("--net " + opt.net + ": use --net none or --net host");
@@ -130,6 +130,7 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store) {
     overlay::Config cfg;
     for (auto& h : opt.hide) cfg.hidden.push_back(identity(h, "--hide"));
     Session session = store.open(opt.session, true);
+    if (used) *used = session.name();
     // A session this run created is not kept when the sandbox cannot start.
     auto drop_if_unused = [&]() {
         if (session.created()) {

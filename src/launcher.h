@@ -17,10 +17,12 @@ struct RunOptions {
     std::vector<std::string> hide;
     std::vector<std::string> bind;
     bool keep_tmp = false;
+    bool review = false;  // -i: mbx commit -i when the command exits
     std::vector<std::string> argv;
 };
 
-// Returns the command's exit status (128+N if killed by signal N).
-int run_sandboxed(const RunOptions& opt, SessionStore& store);
+// Returns the command's exit status (128+N if killed by signal N); the
+// session it ran in is stored in *used (if given).
+int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used = nullptr);
 
 }  // namespace mbx

@@ -12,9 +12,11 @@
 #include <iostream>
 
 #include "src/commands.h"
+#include "src/commit_command.h"
 #include "src/diff_command.h"
 #include "src/error.h"
 #include "src/launcher.h"
+#include "src/session_scan.h"
 
 int main(int argc, char** argv) {
     spdlog::set_pattern("mbx: %l: %v");
@@ -44,6 +46,7 @@ int main(int argc, char** argv) {
         ->allow_extra_args(false)
         ->type_name("PATH");
     c_run->add_flag("--keep-tmp", run.keep_tmp, "Layer /tmp and /var/tmp instead of private tmpfs");
+    c_run->add_flag("-i,--interactive", run.review, "Review the changes entry by entry when CMD exits (mbx commit -i)");
     c_run->footer("Usage: mbx run [OPTIONS] [--] CMD [ARGS...]\n"
                   "The command starts at -- or at the first argument that is not an option of run.\n"
                   "Exit status: the command's (128+N if killed by signal N); 125 if mbx failed.\n"
@@ -60,14 +63,30 @@ int main(int argc, char** argv) {
     c_diff->add_flag("--no-pager", diff_args.no_pager, "Do not page the output on a terminal");
     c_diff->footer("Letters: A added, M modified, D deleted, T type changed, m metadata only, C conflict with the host.");
 
-    mbx::SessionArgs list_args, status_args, discard_args;
+    mbx::CommitArgs commit_args;
+    auto* c_commit = app.add_subcommand("commit", "Apply a session's changes to the host (default: most recent)");
+    c_commit->add_option("args", commit_args.args, "[SESSION] [PATH...]: paths as seen inside, absolute")->type_name("");
+    c_commit->add_flag("-f,--force", commit_args.force, "Apply conflicts too (the host's version is kept for revert)");
+    c_commit->add_flag("-i,--interactive", commit_args.interactive, "Ask entry by entry: [y]es [n]o [d]iff [a]ll [q]uit");
+    c_commit->add_flag("--resume", commit_args.resume, "Only finish an interrupted commit");
+    c_commit->add_flag("-n,--dry-run", commit_args.dry_run, "Print what would be committed; change nothing");
+    c_commit->footer("Exit status: 0 all applied, 1 some entries failed, 3 conflicts skipped, 4 entries need root.\n"
+                     "See mbx-commit(1).");
+
+    mbx::RevertArgs revert_args;
+    auto* c_revert = app.add_subcommand("revert", "Undo the last commit of a session (default: the last commit)");
+    c_revert->add_option("session", revert_args.session, "Session name")->type_name("SESSION");
+    c_revert->add_flag("-f,--force", revert_args.force, "Revert what the host did not change since, leave the rest");
+
+    mbx::SessionArgs list_args, status_args;
     auto* c_list = app.add_subcommand("list", "List sessions: age, size, changes, last command");
     c_list->add_flag("--json", list_args.json, "Print JSON");
     auto* c_status = app.add_subcommand("status", "List the changes of a session (default: most recent)");
     c_status->add_option("session", status_args.session, "Session name")->type_name("SESSION");
     c_status->add_flag("--json", status_args.json, "Print JSON");
-    auto* c_discard = app.add_subcommand("discard", "Throw a session away (default: most recent)");
-    c_discard->add_option("session", discard_args.session, "Session name")->type_name("SESSION");
+    std::vector<std::string> discard_args;
+    auto* c_discard = app.add_subcommand("discard", "Throw a session away, or only some paths of it (default: most recent)");
+    c_discard->add_option("args", discard_args, "[SESSION] [PATH...]: paths as seen inside, absolute")->type_name("");
 
     // The command of "mbx run" is split off before CLI11 sees it: it starts at "--" or
     // at the first argument that is not one of run's options, so that
@@ -107,11 +126,27 @@ int main(int argc, char** argv) {
 
     try {
         mbx::SessionStore store(mbx::SessionStore::default_home());
-        if (*c_run) return mbx::run_sandboxed(run, store);
+        mbx::finish_interrupted_commits(store);
+        if (*c_run) {
+            std::string used;
+            int rc = mbx::run_sandboxed(run, store, &used);
+            if (!run.review || used.empty()) return rc;
+            mbx::CommitArgs review;
+            review.args = {used};
+            review.interactive = true;
+            int crc = mbx::cmd_commit(store, review);
+            return rc ? rc : crc;
+        }
         if (*c_list) return mbx::cmd_list(store, list_args);
         if (*c_status) return mbx::cmd_status(store, status_args);
         if (*c_diff) return mbx::cmd_diff(store, diff_args);
-        if (*c_discard) return mbx::cmd_discard(store, discard_args);
+        if (*c_commit) return mbx::cmd_commit(store, commit_args);
+        if (*c_revert) return mbx::cmd_revert(store, revert_args);
+        if (*c_discard) {
+            mbx::SessionPaths p = mbx::parse_session_paths(discard_args);
+            if (p.paths.empty()) return mbx::cmd_discard(store, {p.session, false});
+            return mbx::cmd_discard_paths(store, store.resolve(p.session), p.paths);
+        }
     } catch (const mbx::UserError& e) {
         std::fprintf(stderr, "mbx: %s\n", e.what());
         return 125;

@@ -103,6 +103,9 @@ void Session::save_meta() {
         ::unlinkat(dir_.get(), "meta.tmp", 0);
         throw UserError(sys_error("write", path_ + "/meta", e));
     }
+    // Root (sudo mbx commit) writing in a user's session leaves it theirs.
+    if (::geteuid() == 0)
+        if (auto st = sys::stat_fd(dir_.get()); st && st->st_uid != 0) (void)::fchown(fd->get(), st->st_uid, st->st_gid);
     if (::renameat(dir_.get(), "meta.tmp", dir_.get(), "meta") < 0)
         throw UserError(sys_error("rename", path_ + "/meta"));
     ::fsync(dir_.get());
@@ -144,6 +147,13 @@ Session SessionStore::open_for_removal(const std::string& name) {
 
 std::string SessionStore::default_home() {
     if (const char* h = std::getenv("MBX_HOME"); h && *h) return h;
+    // "sudo mbx commit" addresses the sessions of the user who typed it.
+    if (const char* su = std::getenv("SUDO_UID"); su && *su && ::geteuid() == 0) {
+        char* end = nullptr;
+        unsigned long uid = std::strtoul(su, &end, 10);
+        if (end && *end == 0 && uid != 0)
+            if (struct passwd* pw = ::getpwuid(uid_t(uid))) return std::string(pw->pw_dir) + "/.local/share/mbx";
+    }
     if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/mbx";
     const char* home = std::getenv("HOME");
     std::string h;
@@ -198,6 +208,8 @@ Session SessionStore::open(const std::optional<std::string>& name, bool create) 
         int next = 1;
         for (auto& m : list())
             if (is_number(m.name)) next = std::max(next, std::stoi(m.name) + 1);
+        for (auto& r : retired())  // mbx revert NAME must stay unambiguous
+            if (is_number(r)) next = std::max(next, std::stoi(r) + 1);
         for (;; ++next) {
             n = std::to_string(next);
             if (::mkdir((home_ + "/" + n).c_str(), 0700) == 0) break;
@@ -312,6 +324,55 @@ void SessionStore::remove(Session&& s) {
         for (auto& e : *entries)
             if (e.name.starts_with(".") && e.name.ends_with(".removing"))
                 (void)sys::remove_tree_at(h.get(), e.name.c_str());
+}
+
+void SessionStore::retire(Session&& s) {
+    int home = ::open(home_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (home < 0) throw UserError(sys_error("open", home_));
+    UniqueFd h(home);
+    if (::mkdirat(h.get(), kRetiredDir, 0700) == 0 && ::geteuid() == 0)
+        if (auto st = sys::stat_fd(s.dir_fd())) (void)::fchownat(h.get(), kRetiredDir, st->st_uid, st->st_gid, 0);
+    auto r = sys::open_at(h.get(), kRetiredDir, O_PATH | O_DIRECTORY);
+    if (!r) throw UserError(sys_error("open", home_ + "/" + kRetiredDir, r.error()));
+    (void)sys::remove_tree_at(r->get(), s.name().c_str());
+    if (::renameat(h.get(), s.name().c_str(), r->get(), s.name().c_str()) < 0)
+        throw UserError(sys_error("rename", home_ + "/" + s.name()));
+    // The oldest go.
+    std::vector<std::pair<int64_t, std::string>> all;
+    for (auto& n : retired())
+        if (auto st = sys::stat_at(r->get(), n.c_str()))
+            all.push_back({int64_t(st->st_ctim.tv_sec) * 1000000000 + st->st_ctim.tv_nsec, n});
+    std::sort(all.begin(), all.end(), std::greater<>());
+    for (size_t i = kRetired; i < all.size(); ++i) (void)sys::remove_tree_at(r->get(), all[i].second.c_str());
+}
+
+Session SessionStore::open_retired(const std::string& name) {
+    check_name(name);
+    std::string path = home_ + "/" + kRetiredDir + "/" + name;
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) throw UserError("no session '" + name + "' with a commit to revert: see 'mbx list'");
+    UniqueFd dir = lock_dir(name, path);
+    return Session(name, path, std::move(dir), read_meta(std::string(kRetiredDir) + "/" + name).value_or(SessionMeta{}), false);
+}
+
+void SessionStore::remove_retired(Session&& s) {
+    std::string dir = home_ + "/" + kRetiredDir;
+    int fd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) throw UserError(sys_error("open", dir));
+    UniqueFd d(fd);
+    if (auto r = sys::remove_tree_at(d.get(), s.name().c_str()); !r)
+        throw UserError(sys_error("remove", s.path(), r.error()));
+}
+
+std::vector<std::string> SessionStore::retired() const {
+    std::vector<std::string> out;
+    int fd = ::open((home_ + "/" + kRetiredDir).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return out;
+    UniqueFd dir(fd);
+    if (auto entries = sys::read_dir(dir.get()))
+        for (auto& e : *entries)
+            if (e.type == DT_DIR) out.push_back(e.name);
+    return out;
 }
 
 }  // namespace mbx

@@ -59,7 +59,8 @@ private:
 class SessionStore {
 public:
     explicit SessionStore(std::string home);
-    // $MBX_HOME, else $XDG_DATA_HOME/mbx, else ~/.local/share/mbx.
+    // $MBX_HOME, else (root under sudo) the sudo user's, else
+    // $XDG_DATA_HOME/mbx, else ~/.local/share/mbx.
     static std::string default_home();
     const std::string& home() const { return home_; }
 
@@ -78,6 +79,16 @@ public:
     void remove(const std::string& name);
     // Removes a session this process holds open.
     void remove(Session&& s);
+    // A session whose changes are all committed leaves the list: it moves to
+    // $MBX_HOME/.committed/NAME with its revert data (the newest kRetired kept).
+    void retire(Session&& s);
+    static constexpr int kRetired = 10;
+    static constexpr const char* kRetiredDir = ".committed";
+    // Opens (locked) a retired session, for mbx revert.
+    Session open_retired(const std::string& name);
+    void remove_retired(Session&& s);
+    // Names of the retired sessions.
+    std::vector<std::string> retired() const;
 
     static void check_name(const std::string& name);
     // The session's metadata, read without the lock (for reading commands);
