@@ -605,3 +605,28 @@ _detach_new_fuse_mounts() {
     umount -l "$mp" 2>/dev/null || true
   done < <(_new_fuse_mounts)
 }
+
+# ---------------------------------------------------------------- trees (commit)
+
+# TREE_STATE_SH: a script printing the state of the tree at $1, one line per entry
+# (type, mode, relative path, symlink target) then the sha256 of every file; no
+# owners or times. Run on the host with `sh -c "$TREE_STATE_SH" sh DIR`, or in a
+# session's view with `mbx run --session S -- sh -c "$TREE_STATE_SH" sh DIR`.
+# shellcheck disable=SC2016
+TREE_STATE_SH='cd "$1" && find . -mindepth 1 -printf "%y %m %p -> %l\n" | LC_ALL=C sort &&
+  find . -type f -exec sha256sum {} + | LC_ALL=C sort -k2'
+
+# fixture_dir USER NAME: a fresh host directory for this test, user and NAME, owned
+# by USER, outside /tmp and /var/tmp (private inside the sandbox); removed at exit.
+fixture_dir() {
+  local d
+  d=/srv/$(fixture_base "$1")-$2
+  [ -e "$d" ] && fail "fixture $d already exists on the host (leftover of an earlier run?)"
+  mkdir -p "$d"
+  chown "$1:" "$d"
+  on_cleanup "rm -rf --one-file-system '$d'"
+  echo "$d"
+}
+
+# session_of_run: the session name from the summary line of the last `mbx run` in ERR.
+session_of_run() { parse_summary; echo "$S_NAME"; }
