@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
 
     try {
         mbx::SessionStore store(mbx::SessionStore::default_home());
-        mbx::finish_interrupted_commits(store);
+        if (!*c_commit) mbx::finish_interrupted_commits(store);  // commit finishes its own
         if (*c_run) {
             std::string used;
             int rc = mbx::run_sandboxed(run, store, &used);
