@@ -192,8 +192,9 @@ struct Walker {
         }
         if (e.mode != e.origin->mode || e.uid != e.origin->uid || e.gid != e.origin->gid)
             return add(ChangeKind::MetadataOnly, path, &e, host, c, dir, name);
-        if (c != Conflict::None && !S_ISDIR(e.st.st_mode))
-            add(ChangeKind::Modified, path, &e, host, c, dir, name);  // unchanged here, changed there
+        // Unchanged here, changed there (a directory only if it is no longer one).
+        if (c != Conflict::None && (!S_ISDIR(e.st.st_mode) || !S_ISDIR(host->st_mode)))
+            add(ChangeKind::Modified, path, &e, host, c, dir, name);
     }
 
     // An opaque layer directory hides the host directory's entries: those the

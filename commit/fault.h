@@ -1,8 +1,10 @@
-// Test-only crash injection: with MBX_FAULT_AT=N in the environment, the
-// N-th fault point a commit passes kills the process with SIGKILL, as a crash
-// or `kill -9` at that moment would. Fault points sit between the host
-// operations that matter (backup kept, file written, renamed, step recorded,
-// layer entry removed).
+// Test-only hooks at the fault points of a commit, the moments between the
+// host operations that matter (backup kept, file written, renamed, step
+// recorded, layer entry removed):
+//   MBX_FAULT_AT=N  the N-th fault point kills the process with SIGKILL, as a
+//                   crash or `kill -9` at that moment would;
+//   MBX_PAUSE_AT=N  the N-th fault point stops the process (SIGSTOP), so a
+//                   test can change the host or the layer before SIGCONT.
 #pragma once
 
 namespace mbx::commit {

@@ -154,7 +154,7 @@ PlanResult make_plan(const PlanInput& in) {
         int64_t uid, gid;
     };
     std::vector<Taken> taken;
-    std::vector<std::string> missing_dirs;
+    std::vector<std::pair<std::string, SkipReason>> missing_dirs;  // and why they are missing
     for (size_t i = 0; i < changes.size(); ++i) {
         const Change& c = changes[i];
         if (!take[i]) {
@@ -172,8 +172,8 @@ PlanResult make_plan(const PlanInput& in) {
             gid = before.gid;
         }
         std::optional<SkipReason> skip;
-        for (auto& d : missing_dirs)
-            if (is_below(c.path, d)) skip = SkipReason::ParentSkipped;
+        for (auto& [d, why] : missing_dirs)
+            if (is_below(c.path, d)) skip = why;
         if (!skip && c.conflict != Conflict::None && !in.force) skip = SkipReason::Conflict;
         if (!skip && !in.who.root() && c.kind != ChangeKind::Deleted) {
             bool device = S_ISCHR(c.mode) || S_ISBLK(c.mode);
@@ -184,7 +184,7 @@ PlanResult make_plan(const PlanInput& in) {
             r.skipped.push_back({c, *skip});
             plan.pending.push_back({c.path, kind_letter(c.kind), S_ISDIR(c.mode)});
             if (S_ISDIR(c.mode) && !(before.exists && S_ISDIR(before.mode) && c.kind != ChangeKind::TypeChanged))
-                missing_dirs.push_back(c.path);
+                missing_dirs.push_back({c.path, *skip});
             continue;
         }
         plan.entries.push_back({c.path, kind_letter(c.kind), S_ISDIR(c.mode) && c.kind != ChangeKind::Deleted});

@@ -70,7 +70,8 @@ struct Plan {
     std::vector<PlanEntry> pending;
 };
 
-enum class SkipReason { Conflict, NeedsRoot, ParentSkipped };
+// Why a change is left out; what lies below a directory left out shares its reason.
+enum class SkipReason { Conflict, NeedsRoot };
 
 struct Skipped {
     Change change;

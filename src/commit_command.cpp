@@ -40,9 +40,9 @@ std::string plural(size_t n, const char* one, const char* many) {
 }
 
 std::string why(int err) {
-    if (err == ELOOP || err == EXDEV)
+    if (err == ELOOP || err == EXDEV || err == ENOTDIR)
         return "a symlink is on the way (in the layer or on the host) and was not followed";
-    if (err == EEXIST || err == EISDIR || err == ENOTDIR) return "the host changed it during the commit";
+    if (err == EEXIST || err == EISDIR) return "the host changed it during the commit";
     return std::strerror(err);
 }
 
@@ -144,7 +144,7 @@ int report(const std::string& name, const Finished& f, const std::vector<commit:
     std::vector<std::string> root = f.needs_root;
     for (auto& s : skipped) {
         if (s.reason == commit::SkipReason::Conflict) conflicts.push_back(&s.change);
-        else root.push_back(s.change.path);  // needs root, or lies below what does
+        else root.push_back(s.change.path);
     }
     std::fprintf(stderr, "mbx: session %s: %s %s\n", name.c_str(), resumed ? "finished an interrupted commit," : "committed",
                  plural(f.committed, "entry", "entries").c_str());
@@ -152,7 +152,8 @@ int report(const std::string& name, const Finished& f, const std::vector<commit:
         std::fprintf(stderr, "mbx: %s: not committed: %s\n", quote_path(path).c_str(), why(err).c_str());
     if (!conflicts.empty()) {
         for (auto* c : conflicts)
-            std::fprintf(stderr, "  C %s (%s)\n", quote_path(c->path).c_str(), commit::conflict_name(c->conflict));
+            std::fprintf(stderr, "  C %s (%s)\n", quote_path(c->path).c_str(),
+                         c->conflict == commit::Conflict::None ? "below a conflict" : commit::conflict_name(c->conflict));
         std::fprintf(stderr,
                      "mbx: %s skipped: the host changed %s since the run; see 'mbx diff %s', "
                      "apply anyway with 'mbx commit --force %s'\n",
@@ -242,7 +243,7 @@ int cmd_commit(SessionStore& store, const CommitArgs& a) {
         for (auto& k : planned.skipped)
             std::printf("%c %s (%s)\n", commit::kind_letter(k.change.kind), quote_path(k.change.path).c_str(),
                         k.reason == commit::SkipReason::Conflict ? "conflict: skipped"
-                        : k.reason == commit::SkipReason::NeedsRoot ? "needs root" : "below a skipped directory");
+                                                                    : "needs root");
         return 0;
     }
     if (planned.plan.entries.empty() && planned.skipped.empty()) {
