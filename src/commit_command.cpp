@@ -231,6 +231,10 @@ int cmd_commit(SessionStore& store, const CommitArgs& a) {
     std::vector<std::string> filters = args.paths;
     if (a.interactive) {
         SessionScan shown = scan_session(s.path(), s.meta(), filters);
+        if (shown.changes.empty()) {
+            std::fprintf(stderr, "mbx: session %s: nothing to commit\n", name.c_str());
+            return 0;
+        }
         std::set<std::string> yes = review(shown);
         in.selected = [yes](const commit::Change& c) { return yes.count(c.path) > 0; };
     } else if (!filters.empty()) {
