@@ -11,7 +11,9 @@
 #     applies everything else, leaves it untouched, exits 3; --force applies it.
 #  3. selective: commit of one path and discard of another leave the other entries
 #     in the layer; a discarded path shows the host version again inside.
-#  4. errors: unknown session, nothing at a path, -i without a terminal, revert with
+#  4. revert refuses, listing them, when the host changed committed paths since;
+#     --force reverts the others.
+#  5. errors: unknown session, nothing at a path, -i without a terminal, revert with
 #     nothing to revert: exit 125 with one line.
 . "$(dirname "$0")/lib.sh"
 e2e_init
@@ -152,6 +154,24 @@ t0" "$OUT" "discarded paths show the host version inside"
   assert_mbx_error "nothing to commit" "commit of a path without changes"
 }
 
+part_revert_refuses() {
+  local u=$1 d s=c-revert
+  d=$(fixture_dir "$u" revert)
+  run_as "$u" sh -c 'cd "$1" && echo p0 >p && echo q0 >q' sh "$d"
+  mbx_as "$u" run --session "$s" -- sh -c 'cd "$1" && echo p1 >p && echo q1 >q && echo r1 >r' sh "$d"
+  mbx_ok "$u" commit "$s"
+  run_as "$u" sh -c 'echo host-edit >"$1/p"' sh "$d"
+  mbx_as "$u" revert "$s"
+  assert_rc 3 "revert after the host changed a committed file"
+  assert_contains "$ERR" "  $d/p" "the changed path is listed"
+  assert_eq "host-edit q1 r1" "$(cat "$d/p" "$d/q" "$d/r" | tr '\n' ' ' | sed 's/ $//')" "a refused revert changes nothing"
+  mbx_as "$u" revert --force "$s"
+  assert_rc 3 "revert --force (some paths left)"
+  assert_eq "host-edit q0" "$(cat "$d/p" "$d/q" | tr '\n' ' ' | sed 's/ $//')" "--force reverts the rest"
+  [ -e "$d/r" ] && fail "revert --force left the file the commit created"
+  return 0
+}
+
 part_errors() {
   local u=$1
   mbx_as "$u" commit no-such-session
@@ -170,6 +190,7 @@ for u in $(test_users root mbxtest); do
   part "cycle ($u)" part_cycle "$u"
   part "conflict ($u)" part_conflict "$u"
   part "selective ($u)" part_selective "$u"
+  part "revert refuses ($u)" part_revert_refuses "$u"
   part "errors ($u)" part_errors "$u"
 done
 e2e_done
