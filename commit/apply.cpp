@@ -123,7 +123,13 @@ private:
         auto st = sys::stat_at(dir, name);
         if (!st) return Errno{st.error()};
         if ((st->st_mode & S_IFMT) != (s.mode & S_IFMT)) return Errno{EEXIST};  // the host moved on
-        return set_meta_at(dir, name, s.mode, s.uid, s.gid, s.atime_ns, s.mtime_ns);
+        if (auto r = set_meta_at(dir, name, s.mode, s.uid, s.gid, s.atime_ns, s.mtime_ns); !r) return r;
+        if (S_ISLNK(s.mode)) return {};
+        auto src = sys::open_beneath(t_.layer, s.path.substr(1), O_PATH);
+        auto dst = sys::open_path(dir, name);
+        if (!src) return Errno{src.error()};
+        if (!dst) return Errno{dst.error()};
+        return sync_user_xattrs(src->get(), dst->get());
     }
 
     // A new entry under a temporary name, complete and synced, then renamed

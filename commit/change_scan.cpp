@@ -67,6 +67,7 @@ struct LayerEntry {
 struct Walker {
     int host_root;
     uint32_t record_less_uid, record_less_gid;
+    bool times;
     std::vector<Change> out;
 
     // The host entry at rel now, reached without following any symlink on
@@ -111,6 +112,13 @@ struct Walker {
         auto h = copyup::hash_file(fd->get());
         if (!h) return std::nullopt;
         return *h;
+    }
+
+    bool xattrs_differ(int dir, const char* name, const std::string& rel) {
+        auto l = sys::open_path(dir, name);
+        auto h = sys::open_beneath(host_root, rel, O_PATH);
+        if (!l || !h) return false;
+        return copyup::user_xattrs(l->get()) != copyup::user_xattrs(h->get());
     }
 
     // Is the host entry still the one the origin describes? Identity first;
@@ -190,7 +198,9 @@ struct Walker {
             }
             if (!same) return add(ChangeKind::Modified, path, &e, host, c, dir, name);
         }
-        if (e.mode != e.origin->mode || e.uid != e.origin->uid || e.gid != e.origin->gid)
+        if (e.mode != e.origin->mode || e.uid != e.origin->uid || e.gid != e.origin->gid ||
+            xattrs_differ(dir, name, rel) ||
+            (times && int64_t(e.st.st_mtim.tv_sec) * 1000000000 + e.st.st_mtim.tv_nsec != e.origin->mtime_ns))
             return add(ChangeKind::MetadataOnly, path, &e, host, c, dir, name);
         // Unchanged here, changed there (a directory only if it is no longer one).
         if (c != Conflict::None && (!S_ISDIR(e.st.st_mode) || !S_ISDIR(host->st_mode)))
@@ -249,8 +259,9 @@ struct Walker {
 
 }  // namespace
 
-std::vector<Change> scan_layer(int layer_dir, int host_root, uint32_t record_less_uid, uint32_t record_less_gid) {
-    Walker w{host_root, record_less_uid, record_less_gid, {}};
+std::vector<Change> scan_layer(int layer_dir, int host_root, uint32_t record_less_uid, uint32_t record_less_gid,
+                               bool times) {
+    Walker w{host_root, record_less_uid, record_less_gid, times, {}};
     w.walk(layer_dir, "", false);
     std::sort(w.out.begin(), w.out.end(), [](const Change& a, const Change& b) { return a.path < b.path; });
     return w.out;

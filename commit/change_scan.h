@@ -15,7 +15,7 @@ enum class ChangeKind {
     Modified,      // M: a file's bytes (or a symlink's target) differ from the host's
     Deleted,       // D: the layer removes the host entry
     TypeChanged,   // T: file, directory, symlink, ... became another type
-    MetadataOnly,  // m: same content, other mode or owner
+    MetadataOnly,  // m: same content, other mode, owner or user.* xattrs (or time, if asked)
 };
 
 // How the host has moved since the sandbox saw it.
@@ -53,7 +53,9 @@ const char* type_name(mode_t mode);      // "file", "dir", "symlink", "fifo", "s
 // host original's is not a change.
 // Entries without an owner record (symlinks) are shown as owned by
 // record_less_uid:record_less_gid, the identity the sandbox ran as.
+// times: a copied-up entry whose modification time moved is a change (m)
+// even when nothing else did.
 std::vector<Change> scan_layer(int layer_dir, int host_root, uint32_t record_less_uid = 0,
-                               uint32_t record_less_gid = 0);
+                               uint32_t record_less_gid = 0, bool times = false);
 
 }  // namespace mbx::commit

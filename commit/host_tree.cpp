@@ -39,6 +39,16 @@ Result<void> set_meta_at(int dir, const char* name, mode_t mode, int64_t uid, in
     return {};
 }
 
+Result<void> sync_user_xattrs(int src, int dst) {
+    auto want = copyup::user_xattrs(src);
+    for (auto& [name, value] : copyup::user_xattrs(dst))
+        if (!want.count(name))
+            if (auto r = sys::remove_xattr(dst, name.c_str()); !r && r.error() != ENODATA) return r;
+    for (auto& [name, value] : want)
+        if (auto r = sys::set_xattr(dst, name.c_str(), value); !r) return r;
+    return {};
+}
+
 Result<void> copy_tree(int dir, const char* name, int to_dir, const char* to_name) {
     auto st = sys::stat_at(dir, name);
     if (!st) return Errno{st.error()};

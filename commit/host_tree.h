@@ -22,6 +22,10 @@ Result<UniqueFd> open_dir_beneath(int root, const std::string& path);
 Result<void> set_meta_at(int dir, const char* name, mode_t mode, int64_t uid, int64_t gid,
                          int64_t atime_ns, int64_t mtime_ns);
 
+// Makes the user.* extended attributes of dst those of src (the layer's own
+// records aside): sets what src has, removes what only dst has.
+Result<void> sync_user_xattrs(int src, int dst);
+
 // Copies dir/name (file, symlink, node or whole tree) to to_dir/to_name,
 // with modes, times, xattrs and, as root, owners; files are fsynced.
 Result<void> copy_tree(int dir, const char* name, int to_dir, const char* to_name);

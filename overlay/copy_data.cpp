@@ -114,4 +114,15 @@ Result<void> copy_xattrs(int src_fd, int dst_fd) {
     return {};
 }
 
+std::map<std::string, std::string> user_xattrs(int fd) {
+    std::map<std::string, std::string> out;
+    auto names = sys::list_xattr(fd);
+    if (!names) return out;
+    for (const auto& name : *names) {
+        if (!name.starts_with("user.") || layer::is_internal_xattr(name)) continue;
+        if (auto v = sys::get_xattr(fd, name.c_str())) out[name] = *v;
+    }
+    return out;
+}
+
 }  // namespace mbx::copyup

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <string>
 
 #include "overlay/sys/result.h"
@@ -20,5 +21,8 @@ Result<std::string> hash_file(int fd);
 // see layer::is_internal_xattr) from src to dst; names the kernel refuses to
 // the unprivileged server (trusted.*, security.*) are skipped.
 Result<void> copy_xattrs(int src_fd, int dst_fd);
+// The user.* extended attributes of an fd the sandbox can see (not the
+// layer's own), by name: what mbx diff compares and mbx commit carries over.
+std::map<std::string, std::string> user_xattrs(int fd);
 
 }  // namespace mbx::copyup

@@ -246,7 +246,7 @@ int cmd_commit(SessionStore& store, const CommitArgs& a) {
         for (auto& e : planned.plan.entries) std::printf("%c %s\n", e.kind, quote_path(e.path).c_str());
         for (auto& k : planned.skipped)
             std::printf("%c %s (%s)\n", commit::kind_letter(k.change.kind), quote_path(k.change.path).c_str(),
-                        k.reason == commit::SkipReason::Conflict ? "conflict: skipped"
+                        k.reason == commit::SkipReason::Conflict ? "conflict skipped"
                                                                     : "needs root");
         return 0;
     }

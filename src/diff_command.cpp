@@ -135,7 +135,7 @@ int cmd_diff(SessionStore& store, const DiffArgs& a) {
     if (a.color != "auto" && a.color != "always" && a.color != "never")
         throw UserError("--color=" + a.color + ": use always, never or auto");
     std::string name = store.resolve(args.session);
-    SessionScan s = scan_session(store.home() + "/" + name, store.read(name), args.paths);
+    SessionScan s = scan_session(store.home() + "/" + name, store.read(name), args.paths, a.times);
 
     if (a.json) {
         nlohmann::json arr = nlohmann::json::array();

@@ -17,6 +17,7 @@ struct DiffArgs {
     bool patch = false;
     bool json = false;
     bool no_pager = false;
+    bool times = false;
     std::string color = "auto";
 };
 

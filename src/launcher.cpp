@@ -131,6 +131,9 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     for (auto& h : opt.hide) cfg.hidden.push_back(identity(h, "--hide"));
     Session session = store.open(opt.session, true);
     if (used) *used = session.name();
+    if (struct stat jst; ::fstatat(session.dir_fd(), "journal", &jst, AT_SYMLINK_NOFOLLOW) == 0)
+        throw UserError("session " + session.name() + " has an interrupted commit: finish it first with 'mbx commit --resume " +
+                        session.name() + "'");
     // A session this run created is not kept when the sandbox cannot start.
     auto drop_if_unused = [&]() {
         if (session.created()) {

@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
     c_diff->add_option("--color", diff_args.color, "always, never or auto (default; NO_COLOR turns it off)")
         ->type_name("WHEN");
     c_diff->add_flag("--no-pager", diff_args.no_pager, "Do not page the output on a terminal");
+    c_diff->add_flag("--times", diff_args.times, "Count a changed modification time as a change (m)");
     c_diff->footer("Letters: A added, M modified, D deleted, T type changed, m metadata only, C conflict with the host.");
 
     mbx::CommitArgs commit_args;

@@ -31,13 +31,13 @@ bool path_selected(const std::string& path, const std::vector<std::string>& filt
 }
 
 SessionScan scan_session(const std::string& session_path, const SessionMeta& meta,
-                         const std::vector<std::string>& filters) {
+                         const std::vector<std::string>& filters, bool times) {
     SessionScan s;
     s.layer.reset(::open((session_path + "/layer").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!s.layer) throw UserError(sys_error("open", session_path + "/layer"));
     s.host.reset(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!s.host) throw UserError(sys_error("open", "/"));
-    for (auto& c : commit::scan_layer(s.layer.get(), s.host.get(), meta.inside_uid, meta.inside_gid))
+    for (auto& c : commit::scan_layer(s.layer.get(), s.host.get(), meta.inside_uid, meta.inside_gid, times))
         if (path_selected(c.path, filters)) s.changes.push_back(std::move(c));
     return s;
 }

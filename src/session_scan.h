@@ -29,8 +29,9 @@ struct SessionScan {
     std::vector<commit::Change> changes;
 };
 
-// Scans the session in directory session_path; entries outside the filters are left out.
+// Scans the session in directory session_path; entries outside the filters
+// are left out. times: see commit::scan_layer.
 SessionScan scan_session(const std::string& session_path, const SessionMeta& meta,
-                         const std::vector<std::string>& filters = {});
+                         const std::vector<std::string>& filters = {}, bool times = false);
 
 }  // namespace mbx

@@ -13,7 +13,10 @@
 #     in the layer; a discarded path shows the host version again inside.
 #  4. revert refuses, listing them, when the host changed committed paths since;
 #     --force reverts the others.
-#  5. errors: unknown session, nothing at a path, -i without a terminal, revert with
+#  5. metadata: a user.* xattr set and one removed make an m entry that commit
+#     applies; a touched time is a change only with diff --times; --dry-run changes
+#     nothing.
+#  6. errors: unknown session, nothing at a path, -i without a terminal, revert with
 #     nothing to revert: exit 125 with one line.
 . "$(dirname "$0")/lib.sh"
 e2e_init
@@ -172,6 +175,27 @@ part_revert_refuses() {
   return 0
 }
 
+part_metadata() {
+  local u=$1 d s=c-meta
+  d=$(fixture_dir "$u" meta)
+  run_as "$u" sh -c 'cd "$1" && echo x >x && echo t >t && setfattr -n user.gone -v 1 x' sh "$d"
+  mbx_as "$u" run --session "$s" -- sh -c 'cd "$1" && setfattr -n user.color -v blue x && setfattr -x user.gone x &&
+    touch -d 2001-02-03T04:05:06 t' sh "$d"
+  assert_rc 0 "the run"
+  mbx_as "$u" diff "$s"
+  assert_eq "m $d/x" "$OUT" "an xattr change is m; a new time alone is not a change"
+  mbx_as "$u" diff --times "$s"
+  assert_contains "$OUT" "m $d/t" "--times lists the touched file"
+  mbx_as "$u" commit -n "$s"
+  assert_rc 0 "commit --dry-run"
+  assert_eq "m $d/x" "$OUT" "commit --dry-run lists what it would commit"
+  [ -z "$(getfattr --absolute-names -n user.color "$d/x" 2>/dev/null)" ] || fail "--dry-run changed the host"
+  mbx_ok "$u" commit "$s" "$d/x"
+  assert_eq "user.color=\"blue\"" "$(getfattr --absolute-names -d "$d/x" | grep '^user\.')" \
+    "the host file's user.* xattrs after the commit"
+  mbx_ok "$u" discard "$s"
+}
+
 part_errors() {
   local u=$1
   mbx_as "$u" commit no-such-session
@@ -191,6 +215,7 @@ for u in $(test_users root mbxtest); do
   part "conflict ($u)" part_conflict "$u"
   part "selective ($u)" part_selective "$u"
   part "revert refuses ($u)" part_revert_refuses "$u"
+  part "metadata ($u)" part_metadata "$u"
   part "errors ($u)" part_errors "$u"
 done
 e2e_done
