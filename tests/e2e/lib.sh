@@ -630,3 +630,35 @@ fixture_dir() {
 
 # session_of_run: the session name from the summary line of the last `mbx run` in ERR.
 session_of_run() { parse_summary; echo "$S_NAME"; }
+
+# ---------------------------------------------------------------- terminals (tmux)
+
+# A test that drives a real terminal sets TMUX_SOCK (a tmux -L name) and starts its
+# sessions with `tmux -L "$TMUX_SOCK" new-session -d ...`; tmux_init registers the
+# server's removal.
+tmux_init() {
+  TMUX_SOCK=mbx-e2e-$TEST_ID
+  on_cleanup "tmux -L $TMUX_SOCK kill-server 2>/dev/null || true"
+}
+pane() { tmux -L "$TMUX_SOCK" capture-pane -p -t "$1" -S -200; }
+keys() { local t=$1; shift; tmux -L "$TMUX_SOCK" send-keys -t "$t" "$@"; }
+# wait_pane TARGET ERE WHAT [COUNT]: wait (10 s) until the pane shows COUNT (default
+# 1) lines matching ERE.
+wait_pane() {
+  local i n=${4:-1}
+  for i in $(seq 100); do
+    [ "$(pane "$1" | grep -Ec -- "$2")" -ge "$n" ] && return 0
+    sleep 0.1
+  done
+  fail "$3: the terminal never showed /$2/${4:+ ($n times)}; it shows:
+$(pane "$1" | sed 's/^/    | /')"
+}
+# wait_file FILE: wait (10 s) for FILE to exist non-empty and echo its content.
+wait_file() {
+  local i
+  for i in $(seq 100); do
+    [ -s "$1" ] && { cat "$1"; return 0; }
+    sleep 0.1
+  done
+  fail "timed out waiting for $1"
+}

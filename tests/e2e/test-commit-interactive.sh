@@ -7,30 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 e2e_init
 
-SOCK=mbx-e2e-$TEST_ID
-on_cleanup "tmux -L $SOCK kill-server 2>/dev/null || true"
-
-pane() { tmux -L "$SOCK" capture-pane -p -t "$1" -S -200; }
-keys() { local t=$1; shift; tmux -L "$SOCK" send-keys -t "$t" "$@"; }
-# wait_pane TARGET ERE WHAT [COUNT]: wait (10 s) until the pane shows COUNT (default 1)
-# lines matching ERE.
-wait_pane() {
-  local i n=${4:-1}
-  for i in $(seq 100); do
-    [ "$(pane "$1" | grep -Ec -- "$2")" -ge "$n" ] && return 0
-    sleep 0.1
-  done
-  fail "$3: the terminal never showed /$2/ ($n times); it shows:
-$(pane "$1" | sed 's/^/    | /')"
-}
-wait_file() {
-  local i
-  for i in $(seq 100); do
-    [ -s "$1" ] && { cat "$1"; return 0; }
-    sleep 0.1
-  done
-  fail "timed out waiting for $1"
-}
+tmux_init
 
 # in_terminal NAME ARGS...: start mbx ARGS as U in a new tmux session NAME; its exit
 # status goes to $T/exit-NAME.
@@ -38,7 +15,7 @@ in_terminal() {
   local t=$1
   shift
   as_cmd "$U"
-  tmux -L "$SOCK" new-session -d -c / -s "$t" -x 200 -y 50 \
+  tmux -L "$TMUX_SOCK" new-session -d -c / -s "$t" -x 200 -y 50 \
     "$(printf '%q ' "${AS[@]}" "$(user_exe "$U" "$MBX")" "$@"); echo \$? >$T/exit-$t; sleep 600"
 }
 

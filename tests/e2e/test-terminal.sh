@@ -7,30 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 e2e_init
 
-SOCK=mbx-e2e-$TEST_ID
-on_cleanup "tmux -L $SOCK kill-server 2>/dev/null || true"
-
-pane() { tmux -L "$SOCK" capture-pane -p -t "$1" -S -200; }
-keys() { local t=$1; shift; tmux -L "$SOCK" send-keys -t "$t" "$@"; }
-# wait_pane TARGET ERE WHAT: wait (10 s) until the pane shows a line matching ERE.
-wait_pane() {
-  local i
-  for i in $(seq 100); do
-    pane "$1" | grep -Eq -- "$2" && return 0
-    sleep 0.1
-  done
-  fail "$3: the terminal never showed /$2/; it shows:
-$(pane "$1" | sed 's/^/    | /')"
-}
-# wait_file FILE: wait (10 s) for FILE to exist and echo its content.
-wait_file() {
-  local i
-  for i in $(seq 100); do
-    [ -s "$1" ] && { cat "$1"; return 0; }
-    sleep 0.1
-  done
-  fail "timed out waiting for $1"
-}
+tmux_init
 
 for u in $(test_users mbxtest root); do
   as_user "$u"
@@ -38,7 +15,7 @@ for u in $(test_users mbxtest root); do
   mbx=$(user_exe "$u" "$MBX")
   exitf=$T/exit-$u
   t=shell-$u
-  tmux -L "$SOCK" new-session -d -c / -s "$t" -x 150 -y 50 \
+  tmux -L "$TMUX_SOCK" new-session -d -c / -s "$t" -x 150 -y 50 \
     "$(printf '%q ' "${AS[@]}" "$mbx" run --session "term-$u" -- env PS1='in-sandbox\$ ' bash --norc --noprofile -i); echo \$? >$exitf; sleep 600"
   wait_pane "$t" 'in-sandbox' "the shell's prompt"
 
@@ -62,18 +39,18 @@ for u in $(test_users mbxtest root); do
   got=$(wait_file "$exitf")
   assert_eq 3 "$got" "mbx's exit status after 'exit 3' in the shell"
   wait_pane "$t" "^mbx: session term-$u: " "the summary line on the terminal"
-  tmux -L "$SOCK" kill-session -t "$t"
+  tmux -L "$TMUX_SOCK" kill-session -t "$t"
 
   # Ctrl-C to a plain command: it dies of SIGINT and mbx reports 130.
   exitf=$T/exit2-$u
   t=plain-$u
-  tmux -L "$SOCK" new-session -d -c / -s "$t" -x 150 -y 50 \
+  tmux -L "$TMUX_SOCK" new-session -d -c / -s "$t" -x 150 -y 50 \
     "$(printf '%q ' "${AS[@]}" "$mbx" run --session "term-$u" -- sh -c 'echo started; exec sleep 1002'); echo \$? >$exitf; sleep 600"
   wait_pane "$t" '^started' "the plain command started"
   keys "$t" C-c
   got=$(wait_file "$exitf")
   assert_eq 130 "$got" "Ctrl-C ends mbx run -- sleep with 128+SIGINT"
-  tmux -L "$SOCK" kill-session -t "$t"
+  tmux -L "$TMUX_SOCK" kill-session -t "$t"
   check_no_leftovers
 done
 e2e_done
