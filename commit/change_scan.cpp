@@ -159,8 +159,10 @@ struct Walker {
     // An entry the layer has at path, against the host's entry there now.
     // Returns whether the host has a directory there (then the walk goes on
     // comparing below it).
+    // replaced: the entry is in a directory that replaced the host's (opaque),
+    // and the host directory has had no entry added or removed since.
     void classify(int dir, const char* name, const std::string& path, const LayerEntry& e,
-                  const std::optional<struct stat>& host) {
+                  const std::optional<struct stat>& host, bool replaced) {
         std::string rel = path.substr(1);
         mode_t ltype = e.mode & S_IFMT;
         if (!host) {
@@ -184,6 +186,11 @@ struct Walker {
             return;
         }
         if (!e.origin) {
+            // Created in the sandbox where the host entry was deleted with its
+            // directory: it replaces that entry.
+            if (replaced)
+                return add(htype == ltype ? ChangeKind::Modified : ChangeKind::TypeChanged, path, &e, host,
+                           Conflict::None, dir, name);
             // Created in the sandbox, and the host has something there now.
             return add(ChangeKind::Added, path, &e, host, Conflict::HostAppeared, dir, name);
         }
@@ -222,7 +229,7 @@ struct Walker {
         }
     }
 
-    void walk(int dir, const std::string& prefix, bool all_new) {
+    void walk(int dir, const std::string& prefix, bool all_new, bool replaced = false) {
         auto entries = sys::read_dir(dir);
         if (!entries) return;
         for (auto& de : *entries) {
@@ -245,13 +252,17 @@ struct Walker {
             }
             LayerEntry e = read_entry(dir, name, *st, path);
             if (all_new) add(ChangeKind::Added, path, &e, host, Conflict::None, dir, name);
-            else classify(dir, name, path, e, host);
+            else classify(dir, name, path, e, host, replaced);
             if (S_ISDIR(st->st_mode)) {
                 auto sub = sys::open_at(dir, name, O_RDONLY | O_DIRECTORY);
                 if (!sub) continue;
                 bool host_dir = host && S_ISDIR(host->st_mode);
-                if (host_dir && layer::is_opaque(sub->get())) deleted_below(sub->get(), path);
-                walk(sub->get(), path, !host_dir);
+                bool opaque = host_dir && layer::is_opaque(sub->get());
+                if (opaque) deleted_below(sub->get(), path);
+                // A directory's time moves with every entry added or removed.
+                bool unchanged = opaque && e.origin && e.origin->dev == host->st_dev && e.origin->ino == host->st_ino &&
+                                 e.origin->mtime_ns == int64_t(host->st_mtim.tv_sec) * 1000000000 + host->st_mtim.tv_nsec;
+                walk(sub->get(), path, !host_dir, unchanged);
             }
         }
     }
