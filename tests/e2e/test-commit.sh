@@ -161,6 +161,13 @@ A $d/z" "$OUT" "the other entries stay in the layer"
   assert_eq "y0
 t0" "$OUT" "discarded paths show the host version inside"
   assert_eq "y0" "$(cat "$d/y")" "discard leaves the host alone"
+  # A name with a newline and a byte that is not UTF-8, committed on its own.
+  local odd=$d/$'nl\nname\xe9'
+  mbx_as "$u" run --session "$s" -- sh -c 'echo odd >"$1"' sh "$odd"
+  mbx_ok "$u" commit "$s" "$odd"
+  assert_eq "odd" "$(cat "$odd")" "a committed odd name"
+  mbx_as "$u" diff "$s"
+  assert_eq "A $d/z" "$OUT" "the odd name left the session"
   mbx_as "$u" discard "$s" "$d/nothing-here"
   assert_mbx_error "nothing to discard" "discard of a path without changes"
   mbx_as "$u" commit "$s" "$d/nothing-here"
