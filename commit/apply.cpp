@@ -142,7 +142,8 @@ private:
             }
         Result<void> r = create(s, dir, tmp);
         if (!r) return r;
-        if (s.kind != StepKind::PlaceLink)
+        // Regular files got theirs through their descriptor; a hard link has its first name's.
+        if (s.kind == StepKind::PlaceSymlink || s.kind == StepKind::PlaceNode)
             if (r = set_meta_at(dir, tmp, s.mode, s.uid, s.gid, s.atime_ns, s.mtime_ns); !r) return r;
         fault_point();
         if (r = sys::rename_at(dir, tmp, dir, name); !r) return r;
@@ -177,10 +178,20 @@ private:
         if (!S_ISREG(st->st_mode)) return Errno{ELOOP};
         auto dst = sys::open_at(dir, tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
         if (!dst) return Errno{dst.error()};
-        if (auto r = copyup::copy_file_data(src->get(), dst->get(), st->st_size); !r) return Errno{r.error()};
-        (void)copyup::copy_xattrs(src->get(), dst->get());
+        int fd = dst->get();
+        if (auto r = copyup::copy_file_data(src->get(), fd, st->st_size); !r) return Errno{r.error()};
+        (void)copyup::copy_xattrs(src->get(), fd);
+        // Owner first: chown clears set-id bits.
+        if ((s.uid >= 0 || s.gid >= 0) && ::fchown(fd, uid_t(s.uid < 0 ? -1 : s.uid), gid_t(s.gid < 0 ? -1 : s.gid)) < 0)
+            return last_errno();
+        if (::fchmod(fd, s.mode & 07777) < 0) return last_errno();
+        struct timespec ts[2] = {{s.atime_ns / 1000000000, s.atime_ns % 1000000000},
+                                 {s.mtime_ns / 1000000000, s.mtime_ns % 1000000000}};
+        if (s.atime_ns < 0) ts[0] = {0, UTIME_OMIT};
+        if (s.mtime_ns < 0) ts[1] = {0, UTIME_OMIT};
+        if (::futimens(fd, ts) < 0) return last_errno();
         fault_point();
-        if (::fsync(dst->get()) < 0) return last_errno();
+        if (::fsync(fd) < 0) return last_errno();
         return {};
     }
 
