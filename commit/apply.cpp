@@ -33,7 +33,7 @@ StepOutcome outcome_at(int dir, const char* name) {
     StepOutcome o;
     if (auto st = sys::stat_at(dir, name)) {
         o.ino = st->st_ino;
-        o.mtime_ns = int64_t(st->st_mtim.tv_sec) * 1000000000 + st->st_mtim.tv_nsec;
+        o.mtime_ns = sys::to_ns(st->st_mtim);
         o.size = st->st_size;
     }
     return o;
@@ -185,10 +185,7 @@ private:
         if ((s.uid >= 0 || s.gid >= 0) && ::fchown(fd, uid_t(s.uid < 0 ? -1 : s.uid), gid_t(s.gid < 0 ? -1 : s.gid)) < 0)
             return last_errno();
         if (::fchmod(fd, s.mode & 07777) < 0) return last_errno();
-        struct timespec ts[2] = {{s.atime_ns / 1000000000, s.atime_ns % 1000000000},
-                                 {s.mtime_ns / 1000000000, s.mtime_ns % 1000000000}};
-        if (s.atime_ns < 0) ts[0] = {0, UTIME_OMIT};
-        if (s.mtime_ns < 0) ts[1] = {0, UTIME_OMIT};
+        struct timespec ts[2] = {sys::from_ns(s.atime_ns), sys::from_ns(s.mtime_ns)};
         if (::futimens(fd, ts) < 0) return last_errno();
         fault_point();
         if (::fsync(fd) < 0) return last_errno();

@@ -125,7 +125,7 @@ struct Walker {
     // a regular file whose size or time moved is confirmed by its hash.
     bool host_unchanged(const layer::Origin& o, const struct stat& h, const std::string& rel) {
         if (h.st_dev != o.dev || h.st_ino != o.ino || (h.st_mode & S_IFMT) != (o.mode & S_IFMT)) return false;
-        int64_t mtime = int64_t(h.st_mtim.tv_sec) * 1000000000 + h.st_mtim.tv_nsec;
+        int64_t mtime = sys::to_ns(h.st_mtim);
         if (h.st_size == o.size && mtime == o.mtime_ns) return true;
         if (!S_ISREG(h.st_mode) || o.xxh3.empty()) return S_ISDIR(h.st_mode);
         auto hh = host_hash(rel);
@@ -207,7 +207,7 @@ struct Walker {
         }
         if (e.mode != e.origin->mode || e.uid != e.origin->uid || e.gid != e.origin->gid ||
             xattrs_differ(dir, name, rel) ||
-            (times && int64_t(e.st.st_mtim.tv_sec) * 1000000000 + e.st.st_mtim.tv_nsec != e.origin->mtime_ns))
+            (times && sys::to_ns(e.st.st_mtim) != e.origin->mtime_ns))
             return add(ChangeKind::MetadataOnly, path, &e, host, c, dir, name);
         // Unchanged here, changed there (a directory only if it is no longer one).
         if (c != Conflict::None && (!S_ISDIR(e.st.st_mode) || !S_ISDIR(host->st_mode)))
@@ -261,7 +261,7 @@ struct Walker {
                 if (opaque) deleted_below(sub->get(), path);
                 // A directory's time moves with every entry added or removed.
                 bool unchanged = opaque && e.origin && e.origin->dev == host->st_dev && e.origin->ino == host->st_ino &&
-                                 e.origin->mtime_ns == int64_t(host->st_mtim.tv_sec) * 1000000000 + host->st_mtim.tv_nsec;
+                                 e.origin->mtime_ns == sys::to_ns(host->st_mtim);
                 walk(sub->get(), path, !host_dir, unchanged);
             }
         }

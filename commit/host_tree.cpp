@@ -10,12 +10,6 @@ namespace mbx::commit {
 
 namespace {
 
-struct timespec to_ts(int64_t ns) {
-    if (ns < 0) return {0, UTIME_OMIT};
-    return {time_t(ns / 1000000000), long(ns % 1000000000)};
-}
-
-int64_t ns(const struct timespec& t) { return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec; }
 
 }  // namespace
 
@@ -33,7 +27,7 @@ Result<void> set_meta_at(int dir, const char* name, mode_t mode, int64_t uid, in
         return last_errno();
     if (mode && !S_ISLNK(mode) && ::fchmodat(dir, name, mode & 07777, AT_SYMLINK_NOFOLLOW) < 0) return last_errno();
     if (atime_ns >= 0 || mtime_ns >= 0) {
-        struct timespec ts[2] = {to_ts(atime_ns), to_ts(mtime_ns)};
+        struct timespec ts[2] = {sys::from_ns(atime_ns), sys::from_ns(mtime_ns)};
         if (::utimensat(dir, name, ts, AT_SYMLINK_NOFOLLOW) < 0) return last_errno();
     }
     return {};
@@ -84,7 +78,7 @@ Result<void> copy_tree(int dir, const char* name, int to_dir, const char* to_nam
     } else {
         if (::mknodat(to_dir, to_name, st->st_mode, st->st_rdev) < 0) return last_errno();
     }
-    return set_meta_at(to_dir, to_name, st->st_mode, uid, gid, ns(st->st_atim), ns(st->st_mtim));
+    return set_meta_at(to_dir, to_name, st->st_mode, uid, gid, sys::to_ns(st->st_atim), sys::to_ns(st->st_mtim));
 }
 
 Result<bool> move_or_copy(int dir, const char* name, int to_dir, const char* to_name) {

@@ -34,7 +34,6 @@ std::optional<StepKind> step_kind(const std::string& s) {
     return std::nullopt;
 }
 
-int64_t ns(const struct timespec& t) { return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec; }
 
 std::string hex(const std::string& s) {
     static const char* d = "0123456789abcdef";
@@ -87,8 +86,8 @@ HostState host_state(const struct stat& st) {
     h.uid = st.st_uid;
     h.gid = st.st_gid;
     h.size = st.st_size;
-    h.atime_ns = ns(st.st_atim);
-    h.mtime_ns = ns(st.st_mtim);
+    h.atime_ns = sys::to_ns(st.st_atim);
+    h.mtime_ns = sys::to_ns(st.st_mtim);
     h.dev = st.st_dev;
     h.ino = st.st_ino;
     return h;
@@ -193,8 +192,8 @@ PlanResult make_plan(const PlanInput& in) {
 
     auto layer_times = [&](Step& s) {
         if (auto st = stat_beneath(in.layer, s.path)) {
-            s.atime_ns = ns(st->st_atim);
-            s.mtime_ns = ns(st->st_mtim);
+            s.atime_ns = sys::to_ns(st->st_atim);
+            s.mtime_ns = sys::to_ns(st->st_mtim);
         }
     };
 

@@ -14,7 +14,6 @@ namespace mbx::commit {
 
 namespace {
 
-int64_t ns(const struct timespec& t) { return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec; }
 
 // Is the host entry at the step's path still what the step left there?
 bool as_left(int host_root, const Step& s, const StepOutcome& o) {
@@ -24,7 +23,7 @@ bool as_left(int host_root, const Step& s, const StepOutcome& o) {
     auto st = sys::stat_fd(fd->get());
     if (!st || st->st_ino != o.ino) return false;
     if (S_ISDIR(st->st_mode)) return true;  // entries below are checked on their own
-    return ns(st->st_mtim) == o.mtime_ns && st->st_size == o.size;
+    return sys::to_ns(st->st_mtim) == o.mtime_ns && st->st_size == o.size;
 }
 
 // Puts backup n back at dir/name (replacing what is there, atomically when

@@ -140,7 +140,7 @@ Origin origin_from_stat(const struct stat& st) {
     o.dev = st.st_dev;
     o.ino = st.st_ino;
     o.size = st.st_size;
-    o.mtime_ns = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    o.mtime_ns = sys::to_ns(st.st_mtim);
     o.mode = st.st_mode;
     o.uid = st.st_uid;
     o.gid = st.st_gid;

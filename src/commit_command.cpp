@@ -282,7 +282,7 @@ int cmd_revert(SessionStore& store, const RevertArgs& a) {
                             commit::kRevertDir + "/plan.json";
             struct stat st;
             if (::stat(p.c_str(), &st) != 0) return;
-            int64_t t = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+            int64_t t = sys::to_ns(st.st_mtim);
             if (t > best) best = t, name = n, retired = ret;
         };
         for (auto& m : store.list()) consider(m.name, false);

@@ -341,7 +341,7 @@ void SessionStore::retire(Session&& s) {
     std::vector<std::pair<int64_t, std::string>> all;
     for (auto& n : retired())
         if (auto st = sys::stat_at(r->get(), n.c_str()))
-            all.push_back({int64_t(st->st_ctim.tv_sec) * 1000000000 + st->st_ctim.tv_nsec, n});
+            all.push_back({sys::to_ns(st->st_ctim), n});
     std::sort(all.begin(), all.end(), std::greater<>());
     for (size_t i = kRetired; i < all.size(); ++i) (void)sys::remove_tree_at(r->get(), all[i].second.c_str());
 }

@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,13 @@ Result<UniqueFd> open_beneath(int root, const std::string& rel, int flags);
 Result<UniqueFd> reopen(int opath_fd, int flags);
 // "/proc/self/fd/N" for an fd, for the calls that have no *at() form.
 std::string fd_path(int fd);
+
+// Times as nanoseconds since the epoch, and back (negative: UTIME_OMIT).
+inline int64_t to_ns(const struct timespec& t) { return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec; }
+inline struct timespec from_ns(int64_t ns) {
+    if (ns < 0) return {0, UTIME_OMIT};
+    return {time_t(ns / 1000000000), long(ns % 1000000000)};
+}
 
 Result<struct stat> stat_fd(int fd);
 Result<struct stat> stat_at(int dirfd, const char* name);
