@@ -14,6 +14,7 @@
 #include "src/commands.h"
 #include "src/commit_command.h"
 #include "src/diff_command.h"
+#include "src/doctor.h"
 #include "src/error.h"
 #include "src/launcher.h"
 #include "src/session_scan.h"
@@ -79,6 +80,10 @@ int main(int argc, char** argv) {
     c_revert->add_option("session", revert_args.session, "Session name")->type_name("SESSION");
     c_revert->add_flag("-f,--force", revert_args.force, "Revert what the host did not change since, leave the rest");
 
+    mbx::DoctorArgs doctor_args;
+    auto* c_doctor = app.add_subcommand("doctor", "What this machine offers mbx (namespaces, FUSE, BPF LSM, Landlock), with fixes");
+    c_doctor->add_flag("--json", doctor_args.json, "Print JSON");
+
     mbx::SessionArgs list_args, status_args;
     auto* c_list = app.add_subcommand("list", "List sessions: age, size, changes, last command");
     c_list->add_flag("--json", list_args.json, "Print JSON");
@@ -127,6 +132,7 @@ int main(int argc, char** argv) {
 
     try {
         mbx::SessionStore store(mbx::SessionStore::default_home());
+        if (*c_doctor) return mbx::cmd_doctor(doctor_args);
         if (!*c_commit) mbx::finish_interrupted_commits(store);  // commit finishes its own
         if (*c_run) {
             std::string used;

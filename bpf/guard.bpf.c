@@ -1,0 +1,419 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The mbx guard: BPF LSM programs that confine every task of a sandbox.
+ *
+ * A task belongs to a sandbox when it carries a mark in task local storage;
+ * mbx marks the sandbox's init (through its pidfd) once the init has set up
+ * its mounts, before the command runs, and lsm/task_alloc gives every new
+ * task its parent's mark (failing the fork if it cannot: fail closed). For a
+ * marked task the hooks below deny with -EPERM, and report through the ring
+ * buffer: writes to anything but the sandbox's own superblocks (its FUSE view,
+ * its tmpfs mounts) and a short allowlist (pipes, sockets, anonymous inodes,
+ * ptys, /dev/null and friends) -- also through descriptors opened before the
+ * mark or received later; the mount family; ptrace of and signals to tasks of
+ * other sandboxes or none; kernel modules, kexec, bpf() and perf_event_open.
+ * Unmarked tasks are never affected. The guard only denies. */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "guard.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define EPERM 1
+#define FMODE_WRITE 0x2
+#define MAY_WRITE 0x2
+#define MAY_APPEND 0x8
+
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define S_IFCHR 0020000
+#define S_IFIFO 0010000
+
+#define PIPEFS_MAGIC 0x50495045
+#define SOCKFS_MAGIC 0x534F434B
+#define ANON_INODE_FS_MAGIC 0x09041934
+#define DEVPTS_SUPER_MAGIC 0x1cd1
+
+#define MKDEV(ma, mi) (((ma) << 20) | (mi))
+
+struct {
+    __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
+    __type(value, struct mbx_guard_mark);
+} marks SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, MBX_GUARD_MAX_SANDBOXES);
+    __type(key, __u32);
+    __type(value, struct mbx_guard_policy);
+} policies SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
+static __always_inline __u32 sandbox_of(struct task_struct *t)
+{
+    struct mbx_guard_mark *m = bpf_task_storage_get(&marks, t, 0, 0);
+    return m ? m->sandbox : 0;
+}
+
+static __always_inline __u32 current_sandbox(void)
+{
+    return sandbox_of(bpf_get_current_task_btf());
+}
+
+static __always_inline struct mbx_guard_event *new_event(__u32 sandbox, enum mbx_guard_hook hook, int error)
+{
+    struct mbx_guard_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e)
+        return 0;
+    struct task_struct *t = bpf_get_current_task_btf();
+    e->time_ns = bpf_ktime_get_boot_ns();
+    e->sandbox = sandbox;
+    e->hook = hook;
+    e->pid = t->tgid;
+    e->ppid = BPF_CORE_READ(t, real_parent, tgid);
+    e->uid = (__u32)bpf_get_current_uid_gid();
+    e->error = error;
+    e->dev = 0;
+    e->ino = 0;
+    e->target_pid = 0;
+    e->path[0] = 0;
+    e->args_len = 0;
+    bpf_get_current_comm(e->comm, sizeof(e->comm));
+    return e;
+}
+
+/* Reports a denial with the object's name (a dentry's last component). */
+static __always_inline int deny_dentry(__u32 sandbox, enum mbx_guard_hook hook, struct dentry *d)
+{
+    struct mbx_guard_event *e = new_event(sandbox, hook, -EPERM);
+    if (e) {
+        if (d) {
+            const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+            bpf_probe_read_kernel_str(e->path, sizeof(e->path), name);
+            struct inode *i = BPF_CORE_READ(d, d_inode);
+            if (i) {
+                e->dev = BPF_CORE_READ(i, i_sb, s_dev);
+                e->ino = BPF_CORE_READ(i, i_ino);
+            }
+        }
+        bpf_ringbuf_submit(e, 0);
+    }
+    return -EPERM;
+}
+
+static __always_inline int deny(__u32 sandbox, enum mbx_guard_hook hook, int target_pid)
+{
+    struct mbx_guard_event *e = new_event(sandbox, hook, -EPERM);
+    if (e) {
+        e->target_pid = target_pid;
+        bpf_ringbuf_submit(e, 0);
+    }
+    return -EPERM;
+}
+
+static __always_inline bool dev_writable(__u32 sandbox, __u32 dev)
+{
+    struct mbx_guard_policy *p = bpf_map_lookup_elem(&policies, &sandbox);
+    if (!p)
+        return false; /* a mark without a policy: deny */
+    for (int i = 0; i < MBX_GUARD_MAX_DEVS; i++) {
+        if (i >= p->n_writable)
+            break;
+        if (p->writable_dev[i] == dev)
+            return true;
+    }
+    return false;
+}
+
+/* May the sandbox change this inode (its data, or its entries if a directory)? */
+static __always_inline bool inode_writable(__u32 sandbox, struct inode *inode)
+{
+    if (!inode)
+        return false;
+    umode_t mode = BPF_CORE_READ(inode, i_mode);
+    if ((mode & S_IFMT) == S_IFIFO || (mode & S_IFMT) == S_IFSOCK)
+        return true;
+    unsigned long magic = BPF_CORE_READ(inode, i_sb, s_magic);
+    if (magic == PIPEFS_MAGIC || magic == SOCKFS_MAGIC || magic == ANON_INODE_FS_MAGIC ||
+        magic == DEVPTS_SUPER_MAGIC)
+        return true;
+    if ((mode & S_IFMT) == S_IFCHR) {
+        __u32 rdev = BPF_CORE_READ(inode, i_rdev);
+        /* null, zero, full, random, urandom, tty, ptmx */
+        if (rdev == MKDEV(1, 3) || rdev == MKDEV(1, 5) || rdev == MKDEV(1, 7) || rdev == MKDEV(1, 8) ||
+            rdev == MKDEV(1, 9) || rdev == MKDEV(5, 0) || rdev == MKDEV(5, 2))
+            return true;
+    }
+    return dev_writable(sandbox, BPF_CORE_READ(inode, i_sb, s_dev));
+}
+
+static __always_inline int check_dir(enum mbx_guard_hook hook, struct inode *dir, struct dentry *d)
+{
+    __u32 sb = current_sandbox();
+    if (!sb || inode_writable(sb, dir))
+        return 0;
+    return deny_dentry(sb, hook, d);
+}
+
+static __always_inline int check_dentry(enum mbx_guard_hook hook, struct dentry *d)
+{
+    __u32 sb = current_sandbox();
+    if (!sb || inode_writable(sb, BPF_CORE_READ(d, d_inode)))
+        return 0;
+    return deny_dentry(sb, hook, d);
+}
+
+SEC("lsm/file_open")
+int BPF_PROG(file_open, struct file *file)
+{
+    if (!(file->f_mode & FMODE_WRITE))
+        return 0;
+    __u32 sb = current_sandbox();
+    if (!sb || inode_writable(sb, file->f_inode))
+        return 0;
+    struct mbx_guard_event *e = new_event(sb, MBX_HOOK_FILE_OPEN, -EPERM);
+    if (e) {
+        e->dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+        e->ino = BPF_CORE_READ(file, f_inode, i_ino);
+        /* The whole path: bpf_d_path is allowed in this hook. */
+        bpf_d_path((struct path *)&file->f_path, e->path, sizeof(e->path));
+        bpf_ringbuf_submit(e, 0);
+    }
+    return -EPERM;
+}
+
+/* ---- membership */
+
+SEC("lsm/task_alloc")
+int BPF_PROG(task_alloc, struct task_struct *task, unsigned long clone_flags)
+{
+    __u32 sb = current_sandbox();
+    if (!sb)
+        return 0;
+    struct mbx_guard_mark *m = bpf_task_storage_get(&marks, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (!m)
+        return -EPERM; /* no unmarked child */
+    m->sandbox = sb;
+    return 0;
+}
+
+/* ---- files */
+
+/* Every read and write: catches writes through descriptors opened before the
+ * mark, inherited or received over a socket. */
+SEC("lsm/file_permission")
+int BPF_PROG(file_permission, struct file *file, int mask)
+{
+    if (!(mask & (MAY_WRITE | MAY_APPEND)))
+        return 0;
+    return check_dentry(MBX_HOOK_FILE_WRITE, BPF_CORE_READ(file, f_path.dentry));
+}
+
+SEC("lsm/inode_create")
+int BPF_PROG(inode_create, struct inode *dir, struct dentry *dentry, umode_t mode)
+{
+    return check_dir(MBX_HOOK_INODE_CREATE, dir, dentry);
+}
+
+SEC("lsm/inode_link")
+int BPF_PROG(inode_link, struct dentry *old_dentry, struct inode *dir, struct dentry *new_dentry)
+{
+    return check_dir(MBX_HOOK_INODE_LINK, dir, new_dentry);
+}
+
+SEC("lsm/inode_unlink")
+int BPF_PROG(inode_unlink, struct inode *dir, struct dentry *dentry)
+{
+    return check_dir(MBX_HOOK_INODE_UNLINK, dir, dentry);
+}
+
+SEC("lsm/inode_symlink")
+int BPF_PROG(inode_symlink, struct inode *dir, struct dentry *dentry, const char *old_name)
+{
+    return check_dir(MBX_HOOK_INODE_SYMLINK, dir, dentry);
+}
+
+SEC("lsm/inode_mkdir")
+int BPF_PROG(inode_mkdir, struct inode *dir, struct dentry *dentry, umode_t mode)
+{
+    return check_dir(MBX_HOOK_INODE_MKDIR, dir, dentry);
+}
+
+SEC("lsm/inode_rmdir")
+int BPF_PROG(inode_rmdir, struct inode *dir, struct dentry *dentry)
+{
+    return check_dir(MBX_HOOK_INODE_RMDIR, dir, dentry);
+}
+
+SEC("lsm/inode_mknod")
+int BPF_PROG(inode_mknod, struct inode *dir, struct dentry *dentry, umode_t mode, dev_t dev)
+{
+    return check_dir(MBX_HOOK_INODE_MKNOD, dir, dentry);
+}
+
+SEC("lsm/inode_rename")
+int BPF_PROG(inode_rename, struct inode *old_dir, struct dentry *old_dentry, struct inode *new_dir,
+             struct dentry *new_dentry)
+{
+    int r = check_dir(MBX_HOOK_INODE_RENAME, old_dir, old_dentry);
+    return r ? r : check_dir(MBX_HOOK_INODE_RENAME, new_dir, new_dentry);
+}
+
+/* The dentry is the first argument before Linux 6.3 and the second since
+ * (an idmap comes first): CO-RE picks the position when the program loads. */
+static __always_inline struct dentry *setattr_dentry(unsigned long long *ctx)
+{
+    if (bpf_core_type_exists(struct mnt_idmap))
+        return (struct dentry *)ctx[1];
+    return (struct dentry *)ctx[0];
+}
+
+SEC("lsm/inode_setattr")
+int inode_setattr(unsigned long long *ctx)
+{
+    return check_dentry(MBX_HOOK_INODE_SETATTR, setattr_dentry(ctx));
+}
+
+SEC("lsm/inode_setxattr")
+int BPF_PROG(inode_setxattr, void *userns_or_idmap, struct dentry *dentry)
+{
+    return check_dentry(MBX_HOOK_INODE_SETXATTR, dentry);
+}
+
+SEC("lsm/inode_removexattr")
+int BPF_PROG(inode_removexattr, void *userns_or_idmap, struct dentry *dentry)
+{
+    return check_dentry(MBX_HOOK_INODE_SETXATTR, dentry);
+}
+
+/* ---- mounts: the sandbox's are made before the mark; none after */
+
+SEC("lsm/sb_mount")
+int BPF_PROG(sb_mount, const char *dev_name, const struct path *path)
+{
+    __u32 sb = current_sandbox();
+    return sb ? deny(sb, MBX_HOOK_MOUNT, 0) : 0;
+}
+
+SEC("lsm/sb_umount")
+int BPF_PROG(sb_umount, struct vfsmount *mnt, int flags)
+{
+    __u32 sb = current_sandbox();
+    return sb ? deny(sb, MBX_HOOK_UMOUNT, 0) : 0;
+}
+
+SEC("lsm/move_mount")
+int BPF_PROG(move_mount, const struct path *from_path, const struct path *to_path)
+{
+    __u32 sb = current_sandbox();
+    return sb ? deny(sb, MBX_HOOK_MOVE_MOUNT, 0) : 0;
+}
+
+SEC("lsm/sb_pivotroot")
+int BPF_PROG(sb_pivotroot, const struct path *old_path, const struct path *new_path)
+{
+    __u32 sb = current_sandbox();
+    return sb ? deny(sb, MBX_HOOK_PIVOT_ROOT, 0) : 0;
+}
+
+/* ---- other tasks */
+
+SEC("lsm/ptrace_access_check")
+int BPF_PROG(ptrace_access_check, struct task_struct *child, unsigned int mode)
+{
+    __u32 sb = current_sandbox();
+    if (!sb || sandbox_of(child) == sb)
+        return 0;
+    return deny(sb, MBX_HOOK_PTRACE, child->tgid);
+}
+
+SEC("lsm/ptrace_traceme")
+int BPF_PROG(ptrace_traceme, struct task_struct *parent)
+{
+    __u32 sb = current_sandbox();
+    if (!sb || sandbox_of(parent) == sb)
+        return 0;
+    return deny(sb, MBX_HOOK_PTRACE, parent->tgid);
+}
+
+SEC("lsm/task_kill")
+int BPF_PROG(task_kill, struct task_struct *p, struct kernel_siginfo *info, int sig, const struct cred *cred)
+{
+    __u32 sb = current_sandbox();
+    if (!sb || sig == 0 || sandbox_of(p) == sb)
+        return 0;
+    return deny(sb, MBX_HOOK_KILL, p->tgid);
+}
+
+/* ---- the kernel itself */
+
+SEC("lsm/kernel_module_request")
+int BPF_PROG(kernel_module_request, char *kmod_name)
+{
+    __u32 sb = current_sandbox();
+    return sb ? deny(sb, MBX_HOOK_MODULE, 0) : 0;
+}
+
+SEC("lsm/kernel_read_file")
+int BPF_PROG(kernel_read_file, struct file *file, enum kernel_read_file_id id, bool contents)
+{
+    __u32 sb = current_sandbox();
+    if (!sb)
+        return 0;
+    return deny(sb, id == READING_MODULE ? MBX_HOOK_MODULE : MBX_HOOK_KEXEC, 0);
+}
+
+SEC("lsm/kernel_load_data")
+int BPF_PROG(kernel_load_data, enum kernel_load_data_id id, bool contents)
+{
+    __u32 sb = current_sandbox();
+    if (!sb)
+        return 0;
+    return deny(sb, id == LOADING_MODULE ? MBX_HOOK_MODULE : MBX_HOOK_KEXEC, 0);
+}
+
+SEC("lsm/bpf")
+int BPF_PROG(bpf, int cmd, union bpf_attr *attr, unsigned int size)
+{
+    __u32 sb = current_sandbox();
+    return sb ? deny(sb, MBX_HOOK_BPF, 0) : 0;
+}
+
+SEC("lsm/perf_event_open")
+int BPF_PROG(perf_event_open, struct perf_event_attr *attr, int type)
+{
+    __u32 sb = current_sandbox();
+    return sb ? deny(sb, MBX_HOOK_PERF, 0) : 0;
+}
+
+/* ---- audit: every exec, with its argv (the new image is in place here) */
+
+SEC("lsm/bprm_committed_creds")
+int BPF_PROG(bprm_committed_creds, struct linux_binprm *bprm)
+{
+    __u32 sb = current_sandbox();
+    if (!sb)
+        return 0;
+    struct mbx_guard_event *e = new_event(sb, MBX_HOOK_EXEC, 0);
+    if (!e)
+        return 0;
+    bpf_probe_read_kernel_str(e->path, sizeof(e->path), BPF_CORE_READ(bprm, filename));
+    struct mm_struct *mm = bpf_get_current_task_btf()->mm;
+    unsigned long start = BPF_CORE_READ(mm, arg_start), end = BPF_CORE_READ(mm, arg_end);
+    __u64 len = end - start;
+    if (len > sizeof(e->args))
+        len = sizeof(e->args);
+    if (bpf_probe_read_user(e->args, len, (void *)start) == 0)
+        e->args_len = len;
+    bpf_ringbuf_submit(e, 0);
+    return 0;
+}

@@ -1,0 +1,70 @@
+/* What the guard's BPF programs and mbx share: the per-sandbox policy kept in
+ * maps, and the audit events sent through the ring buffer. Plain C, fixed-size
+ * types only: included by bpf/guard.bpf.c and by src/guard.cpp. */
+#ifndef MBX_GUARD_H
+#define MBX_GUARD_H
+
+#define MBX_GUARD_MAX_SANDBOXES 1024
+#define MBX_GUARD_MAX_DEVS 16      /* writable superblocks per sandbox */
+#define MBX_GUARD_PATH_LEN 256
+#define MBX_GUARD_ARGS_LEN 256
+
+/* Policy of one sandbox (key: its id, a u32 chosen by the loader). */
+struct mbx_guard_policy {
+    /* Superblocks (s_dev, kernel encoding: major << 20 | minor) the sandbox may
+     * write: its FUSE view and its private tmpfs mounts. */
+    unsigned int writable_dev[MBX_GUARD_MAX_DEVS];
+    unsigned int n_writable;
+    unsigned int flags; /* MBX_GUARD_F_* */
+};
+
+#define MBX_GUARD_F_AUDIT_EXEC 1u /* report every exec */
+
+/* Per task: which sandbox it belongs to (0: none). Inherited by children. */
+struct mbx_guard_mark {
+    unsigned int sandbox;
+};
+
+enum mbx_guard_hook {
+    MBX_HOOK_EXEC = 1,       /* not a denial: the audit of an exec */
+    MBX_HOOK_FILE_OPEN,
+    MBX_HOOK_FILE_WRITE,     /* a write through an fd (also one opened before) */
+    MBX_HOOK_INODE_CREATE,
+    MBX_HOOK_INODE_LINK,
+    MBX_HOOK_INODE_UNLINK,
+    MBX_HOOK_INODE_SYMLINK,
+    MBX_HOOK_INODE_MKDIR,
+    MBX_HOOK_INODE_RMDIR,
+    MBX_HOOK_INODE_MKNOD,
+    MBX_HOOK_INODE_RENAME,
+    MBX_HOOK_INODE_SETATTR,
+    MBX_HOOK_INODE_SETXATTR,
+    MBX_HOOK_MOUNT,
+    MBX_HOOK_UMOUNT,
+    MBX_HOOK_MOVE_MOUNT,
+    MBX_HOOK_PIVOT_ROOT,
+    MBX_HOOK_PTRACE,
+    MBX_HOOK_KILL,
+    MBX_HOOK_MODULE,
+    MBX_HOOK_KEXEC,
+    MBX_HOOK_BPF,
+    MBX_HOOK_PERF,
+};
+
+struct mbx_guard_event {
+    unsigned long long time_ns; /* CLOCK_BOOTTIME */
+    unsigned int sandbox;
+    unsigned int hook;          /* enum mbx_guard_hook */
+    int pid, ppid;
+    unsigned int uid;
+    int error;                  /* 0 for audit records, -EPERM for denials */
+    unsigned int dev;           /* the object's superblock, where there is one */
+    unsigned long long ino;
+    int target_pid;             /* ptrace, kill */
+    char comm[16];
+    char path[MBX_GUARD_PATH_LEN]; /* a name: the dentry's, or the exec'd file's */
+    char args[MBX_GUARD_ARGS_LEN]; /* exec: argv, NUL-separated */
+    unsigned int args_len;
+};
+
+#endif

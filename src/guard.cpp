@@ -1,0 +1,157 @@
+#include "src/guard.h"
+
+#include <sys/sysmacros.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "src/error.h"
+
+#ifdef MBX_HAVE_GUARD
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdarg>
+
+#include "bpf/guard.h"
+#include "guard.skel.h"
+#endif
+
+namespace mbx {
+
+namespace {
+
+bool bpf_in_lsm_list() {
+    std::ifstream in("/sys/kernel/security/lsm");
+    std::string list;
+    std::getline(in, list);
+    std::stringstream ss(list);
+    for (std::string name; std::getline(ss, name, ',');)
+        if (name == "bpf") return true;
+    return false;
+}
+
+}  // namespace
+
+#ifdef MBX_HAVE_GUARD
+
+struct Guard::Skeleton : ::guard {};
+
+namespace {
+
+int libbpf_log(enum libbpf_print_level level, const char* fmt, va_list ap) {
+    if (level == LIBBPF_DEBUG) return 0;
+    va_list copy;
+    va_copy(copy, ap);
+    int n = std::vsnprintf(nullptr, 0, fmt, copy);
+    va_end(copy);
+    if (n <= 0) return 0;
+    std::string s(size_t(n) + 1, '\0');
+    std::vsnprintf(s.data(), s.size(), fmt, ap);
+    s.resize(size_t(n));
+    // Verifier logs come as one block: one debug line per line.
+    std::stringstream lines(s);
+    for (std::string line; std::getline(lines, line);)
+        if (!line.empty()) spdlog::debug("libbpf: {}", line);
+    return 0;
+}
+
+// Opens, loads and attaches; returns the skeleton or the errno and the step.
+::guard* open_guard(int& err, const char*& step) {
+    libbpf_set_print(libbpf_log);
+    ::guard* s = guard__open();
+    if (!s) {
+        err = errno;
+        step = "open";
+        return nullptr;
+    }
+    if ((err = -guard__load(s)) != 0) {
+        step = "load";
+    } else if ((err = -guard__attach(s)) != 0) {
+        step = "attach";
+    } else {
+        return s;
+    }
+    guard__destroy(s);
+    return nullptr;
+}
+
+std::string how_to_fix(bool listed, int err) {
+    if (!listed)
+        return "\"bpf\" is not in /sys/kernel/security/lsm: boot with lsm=...,bpf on the kernel command line "
+               "(and CONFIG_BPF_LSM=y)";
+    if (err == EPERM)
+        return "the kernel refused BPF LSM programs (EPERM): run as root on a kernel that allows them";
+    return std::string("loading the guard failed: ") + std::strerror(err);
+}
+
+}  // namespace
+
+GuardProbe probe_guard() {
+    GuardProbe p;
+    p.built = true;
+    p.lsm_listed = bpf_in_lsm_list();
+    int err = 0;
+    const char* step = "";
+    ::guard* s = open_guard(err, step);
+    if (s) {
+        p.usable = true;
+        guard__destroy(s);
+        return p;
+    }
+    p.failure = std::string(step) + ": " + std::strerror(err);
+    p.fix = how_to_fix(p.lsm_listed, err);
+    return p;
+}
+
+std::unique_ptr<Guard> Guard::load() {
+    int err = 0;
+    const char* step = "";
+    ::guard* s = open_guard(err, step);
+    if (!s) throw UserError("BPF LSM guard unavailable (" + std::string(step) + "): " + how_to_fix(bpf_in_lsm_list(), err));
+    return std::unique_ptr<Guard>(new Guard(static_cast<Skeleton*>(s)));
+}
+
+Guard::~Guard() { guard__destroy(skel_); }
+
+void Guard::enroll(int pidfd, uint32_t id, const std::vector<uint64_t>& writable) {
+    mbx_guard_policy p{};
+    for (uint64_t dev : writable) {
+        if (p.n_writable >= MBX_GUARD_MAX_DEVS) throw UserError("too many writable file systems for the guard");
+        // The kernel's own encoding of s_dev (MKDEV), not the user-space one.
+        p.writable_dev[p.n_writable++] = (major(dev) << 20) | minor(dev);
+    }
+    if (bpf_map__update_elem(skel_->maps.policies, &id, sizeof id, &p, sizeof p, BPF_ANY) < 0)
+        throw UserError(std::string("guard: cannot set the sandbox's policy: ") + std::strerror(errno));
+    mbx_guard_mark m{id};
+    if (bpf_map__update_elem(skel_->maps.marks, &pidfd, sizeof pidfd, &m, sizeof m, BPF_NOEXIST) < 0)
+        throw UserError(std::string("guard: cannot mark the sandbox: ") + std::strerror(errno));
+}
+
+#else
+
+struct Guard::Skeleton {};
+
+GuardProbe probe_guard() {
+    GuardProbe p;
+    p.lsm_listed = bpf_in_lsm_list();
+    p.failure = "this mbx was built without the guard";
+    p.fix = "build with meson -Dguard=enabled (needs clang, bpftool and libbpf)";
+    return p;
+}
+
+std::unique_ptr<Guard> Guard::load() {
+    GuardProbe p = probe_guard();
+    throw UserError("BPF LSM guard unavailable: " + p.failure + "; " + p.fix);
+}
+
+Guard::~Guard() = default;
+
+void Guard::enroll(int, uint32_t, const std::vector<uint64_t>&) {}
+
+#endif
+
+}  // namespace mbx

@@ -1,0 +1,42 @@
+// The BPF LSM guard, from user space: loads and attaches bpf/guard.bpf.c
+// through its skeleton (owned here, RAII), enrolls sandboxes, reads events.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mbx {
+
+// Why BPF LSM is or is not usable here, found by loading and attaching the
+// guard (not only by reading the LSM list).
+struct GuardProbe {
+    bool built = false;       // this mbx was built with the guard
+    bool lsm_listed = false;  // "bpf" in /sys/kernel/security/lsm
+    bool usable = false;      // loaded and attached
+    std::string failure;      // what failed ("load: Operation not permitted")
+    std::string fix;          // how to fix it
+};
+GuardProbe probe_guard();
+
+class Guard {
+public:
+    // Loads and attaches every program; throws UserError saying why not.
+    static std::unique_ptr<Guard> load();
+    ~Guard();
+    Guard(const Guard&) = delete;
+    Guard& operator=(const Guard&) = delete;
+
+    // Confines the process behind pidfd (and every task it creates from now
+    // on) as sandbox `id`, which may write only to the superblocks `writable`
+    // (st_dev values) and the built-in allowlist.
+    void enroll(int pidfd, uint32_t id, const std::vector<uint64_t>& writable);
+
+private:
+    struct Skeleton;
+    explicit Guard(Skeleton* s) : skel_(s) {}
+    Skeleton* skel_;
+};
+
+}  // namespace mbx
