@@ -120,7 +120,7 @@ static __always_inline int deny(__u32 sandbox, enum mbx_guard_hook hook, int tar
     return -EPERM;
 }
 
-static __always_inline bool dev_writable(__u32 sandbox, __u32 dev)
+static __always_inline bool policy_allows(__u32 sandbox, __u32 dev, __u64 ino)
 {
     struct mbx_guard_policy *p = bpf_map_lookup_elem(&policies, &sandbox);
     if (!p)
@@ -129,6 +129,12 @@ static __always_inline bool dev_writable(__u32 sandbox, __u32 dev)
         if (i >= p->n_writable)
             break;
         if (p->writable_dev[i] == dev)
+            return true;
+    }
+    for (int i = 0; i < MBX_GUARD_MAX_FILES; i++) {
+        if (i >= p->n_files)
+            break;
+        if (p->writable_file[i].dev == dev && p->writable_file[i].ino == ino)
             return true;
     }
     return false;
@@ -153,7 +159,7 @@ static __always_inline bool inode_writable(__u32 sandbox, struct inode *inode)
             rdev == MKDEV(1, 9) || rdev == MKDEV(5, 0) || rdev == MKDEV(5, 2))
             return true;
     }
-    return dev_writable(sandbox, BPF_CORE_READ(inode, i_sb, s_dev));
+    return policy_allows(sandbox, BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino));
 }
 
 static __always_inline int check_dir(enum mbx_guard_hook hook, struct inode *dir, struct dentry *d)

@@ -6,6 +6,7 @@
 
 #define MBX_GUARD_MAX_SANDBOXES 1024
 #define MBX_GUARD_MAX_DEVS 16      /* writable superblocks per sandbox */
+#define MBX_GUARD_MAX_FILES 8      /* single writable files per sandbox */
 #define MBX_GUARD_PATH_LEN 256
 #define MBX_GUARD_ARGS_LEN 256
 
@@ -15,6 +16,14 @@ struct mbx_guard_policy {
      * write: its FUSE view and its private tmpfs mounts. */
     unsigned int writable_dev[MBX_GUARD_MAX_DEVS];
     unsigned int n_writable;
+    /* Single files it may write wherever they are: what its standard input,
+     * output and error were when it started (mbx run > log). */
+    struct {
+        unsigned int dev;
+        unsigned int pad;
+        unsigned long long ino;
+    } writable_file[MBX_GUARD_MAX_FILES];
+    unsigned int n_files;
     unsigned int flags; /* MBX_GUARD_F_* */
 };
 

@@ -117,12 +117,21 @@ std::unique_ptr<Guard> Guard::load() {
 
 Guard::~Guard() { guard__destroy(skel_); }
 
-void Guard::enroll(int pidfd, uint32_t id, const std::vector<uint64_t>& writable) {
+namespace {
+// The kernel's own encoding of s_dev (MKDEV), not the user-space one.
+unsigned kernel_dev(uint64_t dev) { return unsigned((major(dev) << 20) | minor(dev)); }
+}  // namespace
+
+void Guard::enroll(int pidfd, uint32_t id, const std::vector<uint64_t>& writable, const std::vector<FileId>& files) {
     mbx_guard_policy p{};
     for (uint64_t dev : writable) {
         if (p.n_writable >= MBX_GUARD_MAX_DEVS) throw UserError("too many writable file systems for the guard");
-        // The kernel's own encoding of s_dev (MKDEV), not the user-space one.
-        p.writable_dev[p.n_writable++] = (major(dev) << 20) | minor(dev);
+        p.writable_dev[p.n_writable++] = kernel_dev(dev);
+    }
+    for (auto& f : files) {
+        if (p.n_files >= MBX_GUARD_MAX_FILES) break;
+        p.writable_file[p.n_files].dev = kernel_dev(f.dev);
+        p.writable_file[p.n_files++].ino = f.ino;
     }
     if (bpf_map__update_elem(skel_->maps.policies, &id, sizeof id, &p, sizeof p, BPF_ANY) < 0)
         throw UserError(std::string("guard: cannot set the sandbox's policy: ") + std::strerror(errno));
@@ -150,7 +159,7 @@ std::unique_ptr<Guard> Guard::load() {
 
 Guard::~Guard() = default;
 
-void Guard::enroll(int, uint32_t, const std::vector<uint64_t>&) {}
+void Guard::enroll(int, uint32_t, const std::vector<uint64_t>&, const std::vector<FileId>&) {}
 
 #endif
 

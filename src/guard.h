@@ -28,10 +28,13 @@ public:
     Guard(const Guard&) = delete;
     Guard& operator=(const Guard&) = delete;
 
+    struct FileId {
+        uint64_t dev, ino;
+    };
     // Confines the process behind pidfd (and every task it creates from now
     // on) as sandbox `id`, which may write only to the superblocks `writable`
-    // (st_dev values) and the built-in allowlist.
-    void enroll(int pidfd, uint32_t id, const std::vector<uint64_t>& writable);
+    // (st_dev values), the files `files` and the built-in allowlist.
+    void enroll(int pidfd, uint32_t id, const std::vector<uint64_t>& writable, const std::vector<FileId>& files);
 
 private:
     struct Skeleton;

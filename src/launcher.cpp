@@ -26,6 +26,7 @@
 #include "overlay/sys/sys.h"
 #include "src/error.h"
 #include "src/fd_passing.h"
+#include "src/guard.h"
 #include "src/id_map.h"
 #include "src/sandbox.h"
 #include "src/summary.h"
@@ -102,6 +103,30 @@ void reclaim_terminal() {
     ::sigaction(SIGTTOU, &old, nullptr);
 }
 
+// Confines the sandbox's init (it waits for this before running the command)
+// with the writable file systems it reports; kills it if that fails.
+void enroll_sandbox(Guard& guard, int sock, pid_t child) {
+    std::string msg;
+    if (!recv_msg(sock, msg) || !msg.starts_with("R")) return;  // the sandbox died: it said why
+    std::vector<uint64_t> devs;
+    std::istringstream in(msg.substr(1));
+    for (uint64_t d; in >> d;) devs.push_back(d);
+    int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child, 0));
+    try {
+        if (pidfd < 0) throw UserError(sys_error("pidfd_open", std::to_string(child)));
+        UniqueFd pf(pidfd);
+        // Its standard input, output and error stay writable (mbx run > log).
+        std::vector<Guard::FileId> stdio;
+        for (int fd = 0; fd <= 2; ++fd)
+            if (auto st = sys::stat_fd(fd)) stdio.push_back({st->st_dev, st->st_ino});
+        guard.enroll(pf.get(), static_cast<uint32_t>(child), devs, stdio);
+        send_msg(sock, "E");
+    } catch (const UserError& e) {
+        std::fprintf(stderr, "mbx: %s; the command was not run\n", e.what());
+        ::kill(child, SIGKILL);
+    }
+}
+
 }  // namespace
 
 int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used) {
@@ -157,8 +182,25 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     cfg.ids.layer_uid = maps.inside_uid;
     cfg.ids.layer_gid = maps.inside_gid;
 
+    std::unique_ptr<Guard> guard;
+    if (opt.guard == "bpf") {
+        try {
+            guard = Guard::load();
+        } catch (const UserError&) {
+            drop_if_unused();
+            throw;
+        }
+    } else if (opt.guard == "auto" && ::geteuid() == 0) {
+        try {
+            guard = Guard::load();
+        } catch (const UserError& e) {
+            spdlog::debug("no guard: {}", e.what());
+        }
+    }
+
     SandboxPlan plan;
     plan.argv = opt.argv;
+    plan.guard = guard != nullptr;
     plan.cwd = current_dir();
     plan.binds = opt.bind;
     plan.keep_tmp = opt.keep_tmp;
@@ -258,6 +300,7 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     std::thread loop([&server, &served, fd = std::move(fuse_fd)]() mutable {
         served.set_value(server.serve(std::move(fd)));
     });
+    if (guard) enroll_sandbox(*guard, ours.get(), child);
 
     int code = reap();
     reclaim_terminal();

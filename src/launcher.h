@@ -18,6 +18,9 @@ struct RunOptions {
     std::vector<std::string> bind;
     bool keep_tmp = false;
     bool review = false;  // -i: mbx commit -i when the command exits
+    // auto: the BPF LSM guard when it loads (root, a kernel with BPF LSM);
+    // bpf: the guard or an error; off: none.
+    std::string guard = "auto";
     std::vector<std::string> argv;
 };
 

@@ -47,6 +47,9 @@ int main(int argc, char** argv) {
         ->allow_extra_args(false)
         ->type_name("PATH");
     c_run->add_flag("--keep-tmp", run.keep_tmp, "Layer /tmp and /var/tmp instead of private tmpfs");
+    c_run->add_option("--guard", run.guard, "auto (default: BPF LSM when it loads), bpf (or fail) or off")
+        ->check(CLI::IsMember({"auto", "bpf", "off"}))
+        ->type_name("MODE");
     c_run->add_flag("-i,--interactive", run.review, "Review the changes entry by entry when CMD exits (mbx commit -i)");
     c_run->footer("Usage: mbx run [OPTIONS] [--] CMD [ARGS...]\n"
                   "The command starts at -- or at the first argument that is not an option of run.\n"
@@ -108,7 +111,7 @@ int main(int argc, char** argv) {
                 args.resize(j);
                 break;
             }
-            if (a == "--session" || a == "--net" || a == "--hide" || a == "--bind") ++j;  // its value
+            if (a == "--session" || a == "--net" || a == "--hide" || a == "--bind" || a == "--guard") ++j;  // its value
         }
         break;
     }

@@ -321,6 +321,24 @@ void serve_notification(int listener) {
 
 }  // namespace
 
+// Reports the file systems the sandbox may write (its view, its tmpfs
+// mounts, the --bind paths) and waits until the launcher has confined this
+// process with the guard: no command runs unconfined.
+void await_guard(const SandboxPlan& plan, int sock) {
+    std::vector<std::string> writable = {"/", "/dev", "/dev/shm"};
+    if (!plan.keep_tmp) writable.insert(writable.end(), {"/tmp", "/var/tmp"});
+    writable.insert(writable.end(), plan.binds.begin(), plan.binds.end());
+    std::string msg = "R";
+    for (auto& p : writable) {
+        struct stat st;
+        if (::stat(p.c_str(), &st) < 0) die("stat \"" + p + "\"");
+        msg += " " + std::to_string(st.st_dev);
+    }
+    std::string reply;
+    if (!send_msg(sock, msg) || !recv_msg(sock, reply) || reply != "E") ::_exit(125);  // mbx said why
+    ::close(sock);
+}
+
 void sandbox_main(const SandboxPlan& plan, int sock) {
     std::string msg;
     if (!recv_msg(sock, msg) || msg != "go") ::_exit(125);  // the launcher went away
@@ -345,7 +363,7 @@ void sandbox_main(const SandboxPlan& plan, int sock) {
     mount_or_die("mbx", kRoot, "fuse.mbx", MS_NOSUID | MS_NODEV, opts);
     if (!send_msg(sock, "F", fuse_fd.get())) die("hand the FUSE device to mbx");
     fuse_fd.reset();
-    ::close(sock);
+    if (!plan.guard) ::close(sock);
 
     std::string root = kRoot;
     mount_or_die("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
@@ -366,6 +384,7 @@ void sandbox_main(const SandboxPlan& plan, int sock) {
     if (::chdir("/") < 0) die("chdir /");
     if (plan.net_none) loopback_up();
     lock_mounts(plan);
+    if (plan.guard) await_guard(plan, sock);
 
     if (plan.may_setgroups) ::setgroups(0, nullptr);
     if (::setresgid(plan.inside_gid, plan.inside_gid, plan.inside_gid) < 0) die("setresgid");

@@ -22,6 +22,9 @@ struct SandboxPlan {
     uid_t inside_uid = 0;
     gid_t inside_gid = 0;
     bool may_setgroups = false;
+    // The launcher confines the init with the BPF guard before the command
+    // runs: the init reports its writable file systems and waits for "E".
+    bool guard = false;
     // The ids mapped into the sandbox's user namespace, as (first, count) seen
     // inside: the nested namespace that locks the mounts maps them onto themselves.
     std::vector<std::pair<uint32_t, uint32_t>> uid_ranges;
@@ -30,7 +33,9 @@ struct SandboxPlan {
 
 // Runs in the child created with the new namespaces; never returns. sock is
 // the socket to the launcher: it first waits for "go" (id maps written),
-// then sends back the /dev/fuse descriptor it mounted.
+// then sends back the /dev/fuse descriptor it mounted ("F"); with the guard,
+// once its mounts are made it sends "R DEV..." (the st_dev of every file
+// system it may write) and waits for "E" (enrolled) before running the command.
 [[noreturn]] void sandbox_main(const SandboxPlan& plan, int sock);
 
 }  // namespace mbx

@@ -2,8 +2,8 @@
 # Runs a script as root in a qemu guest with Debian's cloud kernel, where BPF LSM
 # programs load (they do not on the host kernel of these machines; see
 # shared/VM.md for the measured recipe). The guest's root is a tmpfs made of
-# busybox, the fuse module, the programs given (with their shared libraries) and
-# the script; its serial console is printed; the exit status is the script's
+# busybox, the fuse and loop modules, the programs given (with their shared libraries) and
+# the script, and a scratch ext4 at /data; its serial console is printed; the exit status is the script's
 # (the guest writes it to an isa-debug-exit port), or 125 if the VM failed.
 #
 #   tests/vm/vm.sh SCRIPT [PROGRAM_OR_FILE...]
@@ -49,7 +49,7 @@ for a in $("$root/bin/busybox" --list); do
 done
 mdir=$kdir/lib/modules/$kver
 mkdir -p "$root/lib/modules/$kver"
-for m in fs/fuse/fuse.ko; do
+for m in fs/fuse/fuse.ko drivers/block/loop.ko; do
   mkdir -p "$root/lib/modules/$kver/kernel/$(dirname "$m")"
   cp "$mdir/kernel/$m" "$root/lib/modules/$kver/kernel/$m"
 done
@@ -67,6 +67,8 @@ copy_with_libs() {
     cp -L "$lib" "$root$lib"
   done
 }
+copy_with_libs "$(command -v mke2fs)"
+cp /etc/mke2fs.conf "$root/etc/" 2>/dev/null || true
 for f in "$@"; do
   [ -e "$f" ] || vm_fail "no such file: $f"
   case $f in /*) ;; *) vm_fail "give absolute paths: $f" ;; esac
@@ -98,6 +100,13 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t tmpfs tmp /tmp
 mount -t tmpfs run /run
 modprobe fuse
+# A scratch ext4 at /data: the guest's tmpfs has no user xattrs before Linux
+# 6.6, and session layers need them (MBX_HOME goes there).
+modprobe loop
+mkdir -p /data /var/lib
+truncate -s 2G /var/lib/data.img
+/usr/sbin/mke2fs -q -t ext4 -F /var/lib/data.img
+mount -t ext4 -o loop /var/lib/data.img /data
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
 echo "vm: guest up ($(uname -r)), lsm=$(cat /sys/kernel/security/lsm)"
 cd /
