@@ -401,10 +401,11 @@ int BPF_PROG(perf_event_open, struct perf_event_attr *attr, int type)
     return sb ? deny(sb, MBX_HOOK_PERF, 0) : 0;
 }
 
-/* ---- audit: every exec, with its argv (the new image is in place here) */
+/* ---- audit: every exec, with its argv (after the new image is set up: the
+ * arguments are on its stack by then) */
 
-SEC("lsm/bprm_committed_creds")
-int BPF_PROG(bprm_committed_creds, struct linux_binprm *bprm)
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
     __u32 sb = current_sandbox();
     if (!sb)
@@ -413,7 +414,7 @@ int BPF_PROG(bprm_committed_creds, struct linux_binprm *bprm)
     if (!e)
         return 0;
     bpf_probe_read_kernel_str(e->path, sizeof(e->path), BPF_CORE_READ(bprm, filename));
-    struct mm_struct *mm = bpf_get_current_task_btf()->mm;
+    struct mm_struct *mm = BPF_CORE_READ(p, mm);
     unsigned long start = BPF_CORE_READ(mm, arg_start), end = BPF_CORE_READ(mm, arg_end);
     __u64 len = end - start;
     if (len > sizeof(e->args))

@@ -14,10 +14,13 @@
 #include <bpf/libbpf.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cstdarg>
+#include <thread>
 
 #include "bpf/guard.h"
 #include "guard.skel.h"
+#include "src/guard_event.h"
 #endif
 
 namespace mbx {
@@ -115,7 +118,51 @@ std::unique_ptr<Guard> Guard::load() {
     return std::unique_ptr<Guard>(new Guard(static_cast<Skeleton*>(s)));
 }
 
-Guard::~Guard() { guard__destroy(skel_); }
+struct Guard::Events {
+    ring_buffer* rb = nullptr;
+    EventSink sink;
+    int64_t boot_to_unix = 0;
+    std::atomic<bool> stop{false};
+    std::thread thread;
+};
+
+Guard::Guard(Skeleton* s) : skel_(s) {}
+
+void Guard::start_events(EventSink sink) {
+    auto ev = std::make_unique<Events>();
+    ev->sink = std::move(sink);
+    ev->boot_to_unix = boot_to_unix_ns();
+    Events* raw = ev.get();
+    ev->rb = ring_buffer__new(
+        bpf_map__fd(skel_->maps.events),
+        [](void* ctx, void* data, size_t size) -> int {
+            auto* e = static_cast<Events*>(ctx);
+            if (size < sizeof(mbx_guard_event)) return 0;
+            const auto* g = static_cast<const mbx_guard_event*>(data);
+            e->sink(event_json(*g, e->boot_to_unix), g->error != 0);
+            return 0;
+        },
+        raw, nullptr);
+    if (!ev->rb) throw UserError(std::string("guard: cannot read its events: ") + std::strerror(errno));
+    ev->thread = std::thread([raw] {
+        while (!raw->stop.load()) ring_buffer__poll(raw->rb, 100);
+        ring_buffer__consume(raw->rb);  // what came in last
+    });
+    events_ = std::move(ev);
+}
+
+void Guard::stop_events() {
+    if (!events_) return;
+    events_->stop = true;
+    if (events_->thread.joinable()) events_->thread.join();
+    ring_buffer__free(events_->rb);
+    events_.reset();
+}
+
+Guard::~Guard() {
+    stop_events();
+    guard__destroy(skel_);
+}
 
 namespace {
 // The kernel's own encoding of s_dev (MKDEV), not the user-space one.
@@ -143,6 +190,9 @@ void Guard::enroll(int pidfd, uint32_t id, const std::vector<uint64_t>& writable
 #else
 
 struct Guard::Skeleton {};
+struct Guard::Events {};
+
+Guard::Guard(Skeleton* s) : skel_(s) {}
 
 GuardProbe probe_guard() {
     GuardProbe p;
@@ -160,6 +210,8 @@ std::unique_ptr<Guard> Guard::load() {
 Guard::~Guard() = default;
 
 void Guard::enroll(int, uint32_t, const std::vector<uint64_t>&, const std::vector<FileId>&) {}
+void Guard::start_events(EventSink) {}
+void Guard::stop_events() {}
 
 #endif
 

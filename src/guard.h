@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,10 +37,19 @@ public:
     // (st_dev values), the files `files` and the built-in allowlist.
     void enroll(int pidfd, uint32_t id, const std::vector<uint64_t>& writable, const std::vector<FileId>& files);
 
+    // One audit record or denial, as a JSON line of the session's log (see mbx-log(1)).
+    using EventSink = std::function<void(const std::string& json_line, bool denied)>;
+    // Delivers the events of the sandboxes this guard confines to sink, from
+    // a thread of its own, until stop_events() (which drains what is left).
+    void start_events(EventSink sink);
+    void stop_events();
+
 private:
     struct Skeleton;
-    explicit Guard(Skeleton* s) : skel_(s) {}
+    struct Events;
+    explicit Guard(Skeleton* s);
     Skeleton* skel_;
+    std::unique_ptr<Events> events_;
 };
 
 }  // namespace mbx

@@ -131,6 +131,9 @@ void enroll_sandbox(Guard& guard, int sock, pid_t child) {
 
 int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used) {
     if (opt.argv.empty()) throw UserError("no command given: mbx run [OPTIONS] -- CMD [ARGS...]");
+    for (int fd : opt.pass_fds)
+        if (fd < 3 || ::fcntl(fd, F_GETFD) < 0)
+            throw UserError("--pass-fd " + std::to_string(fd) + ": not an open descriptor above 2");
     if (opt.net != "host" && opt.net != "none")
         throw UserError("--net " + opt.net + ": use --net none or --net host");
     for (auto& p : opt.bind) {
@@ -198,6 +201,23 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
         }
     }
 
+    // The guard's record goes to the session's log, from before the first exec.
+    UniqueFd log;
+    std::atomic<int> denials{0};
+    if (guard) {
+        int fd = ::openat(session.dir_fd(), "log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            drop_if_unused();
+            throw UserError(sys_error("open", session.path() + "/log"));
+        }
+        log.reset(fd);
+        guard->start_events([fd, &denials](const std::string& line, bool denied) {
+            std::string l = line + "\n";
+            (void)!::write(fd, l.data(), l.size());
+            if (denied) ++denials;
+        });
+    }
+
     SandboxPlan plan;
     plan.argv = opt.argv;
     plan.guard = guard != nullptr;
@@ -241,9 +261,19 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
         // (If mbx died before this, the socket below reads end-of-stream.)
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         int sock = ::dup(theirs.get());
-        // Nothing of the host may stay open in the sandbox but stdio and the socket.
-        ::close_range(3, sock - 1, 0);
-        ::close_range(sock + 1, ~0U, 0);
+        // Nothing of the host may stay open in the sandbox but stdio, the
+        // socket and what --pass-fd names.
+        std::vector<int> keep = opt.pass_fds;
+        keep.push_back(sock);
+        std::sort(keep.begin(), keep.end());
+        unsigned from = 3;
+        for (int k : keep) {
+            if (k < 3) continue;
+            if (unsigned(k) > from) ::close_range(from, unsigned(k) - 1, 0);
+            from = unsigned(k) + 1;
+        }
+        ::close_range(from, ~0U, 0);
+        for (int fd : opt.pass_fds) ::fcntl(fd, F_SETFD, 0);  // through the command's exec
         sandbox_main(plan, sock);
     }
     theirs.reset();
@@ -313,6 +343,12 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
         loop.detach();
     }
 
+    if (guard) {
+        guard->stop_events();
+        if (int n = denials.load())
+            std::fprintf(stderr, "mbx: the guard denied %d operation%s: see 'mbx log %s'\n", n, n == 1 ? "" : "s",
+                         session.name().c_str());
+    }
     record.ended = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::system_clock::now().time_since_epoch()).count();
     record.exit_status = code;

@@ -21,6 +21,9 @@ struct RunOptions {
     // auto: the BPF LSM guard when it loads (root, a kernel with BPF LSM);
     // bpf: the guard or an error; off: none.
     std::string guard = "auto";
+    // Descriptors besides stdin, stdout and stderr that the command inherits
+    // (every other one is closed: the guard cannot revoke what it never saw).
+    std::vector<int> pass_fds;
     std::vector<std::string> argv;
 };
 

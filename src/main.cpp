@@ -15,6 +15,7 @@
 #include "src/commit_command.h"
 #include "src/diff_command.h"
 #include "src/doctor.h"
+#include "src/log_command.h"
 #include "src/error.h"
 #include "src/launcher.h"
 #include "src/session_scan.h"
@@ -50,6 +51,9 @@ int main(int argc, char** argv) {
     c_run->add_option("--guard", run.guard, "auto (default: BPF LSM when it loads), bpf (or fail) or off")
         ->check(CLI::IsMember({"auto", "bpf", "off"}))
         ->type_name("MODE");
+    c_run->add_option("--pass-fd", run.pass_fds, "Let CMD inherit this descriptor too (repeatable)")
+        ->allow_extra_args(false)
+        ->type_name("N");
     c_run->add_flag("-i,--interactive", run.review, "Review the changes entry by entry when CMD exits (mbx commit -i)");
     c_run->footer("Usage: mbx run [OPTIONS] [--] CMD [ARGS...]\n"
                   "The command starts at -- or at the first argument that is not an option of run.\n"
@@ -83,6 +87,12 @@ int main(int argc, char** argv) {
     c_revert->add_option("session", revert_args.session, "Session name")->type_name("SESSION");
     c_revert->add_flag("-f,--force", revert_args.force, "Revert what the host did not change since, leave the rest");
 
+    mbx::LogArgs log_args;
+    auto* c_log = app.add_subcommand("log", "The guard's record of a session: execs and denials (default: most recent)");
+    c_log->add_option("session", log_args.session, "Session name")->type_name("SESSION");
+    c_log->add_flag("--json", log_args.json, "One JSON object per line (see mbx-log(1))");
+    c_log->add_flag("-f,--follow", log_args.follow, "Keep printing while the session runs");
+
     mbx::DoctorArgs doctor_args;
     auto* c_doctor = app.add_subcommand("doctor", "What this machine offers mbx (namespaces, FUSE, BPF LSM, Landlock), with fixes");
     c_doctor->add_flag("--json", doctor_args.json, "Print JSON");
@@ -111,7 +121,9 @@ int main(int argc, char** argv) {
                 args.resize(j);
                 break;
             }
-            if (a == "--session" || a == "--net" || a == "--hide" || a == "--bind" || a == "--guard") ++j;  // its value
+            if (a == "--session" || a == "--net" || a == "--hide" || a == "--bind" || a == "--guard" ||
+                a == "--pass-fd")
+                ++j;  // its value
         }
         break;
     }
@@ -148,6 +160,7 @@ int main(int argc, char** argv) {
             return rc ? rc : crc;
         }
         if (*c_list) return mbx::cmd_list(store, list_args);
+        if (*c_log) return mbx::cmd_log(store, log_args);
         if (*c_status) return mbx::cmd_status(store, status_args);
         if (*c_diff) return mbx::cmd_diff(store, diff_args);
         if (*c_commit) return mbx::cmd_commit(store, commit_args);

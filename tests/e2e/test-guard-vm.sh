@@ -4,6 +4,13 @@
 #  1. host: `mbx doctor` finds BPF LSM unusable by trying to load and attach the
 #     guard, and says why and how to fix it; its other checks pass.
 #  2. guest: `mbx doctor` loads and attaches the guard ("bpf lsm ok").
+#  3. guest, as real root inside `mbx run` (tests/vm/guard-battery.sh): a write
+#     through a descriptor opened before the sandbox (--pass-fd) and a mount of a
+#     tmpfs are denied with EPERM under --guard bpf and succeed under --guard off;
+#     ordinary work in the view, /tmp and /dev/null is unaffected; `mbx log` lists
+#     the denials and every exec with its argv (also as JSON lines); mbx run says
+#     how many operations the guard denied. (A signal to a process outside fails
+#     with EINVAL either way: the PID namespace already stops it.)
 # e2e-timeout: 900
 . "$(dirname "$0")/lib.sh"
 e2e_init
@@ -28,6 +35,28 @@ GUEST
   assert_match "$OUT" '^bpf lsm +ok +the guard loads and attaches' "the guard loads in the guest"
 }
 
+part_battery() {
+  cc -static -O2 -o "$T/escape" "$REPO/tests/vm/escape.c"
+  cat >"$T/guest.sh" <<GUEST
+MBX=$MBX ESCAPE=/usr/local/bin/escape sh /usr/local/lib/guard-battery.sh
+GUEST
+  capture_raw bash "$REPO/tests/vm/vm.sh" "$T/guest.sh" "$MBX" "$T/escape=/usr/local/bin/escape" \
+    "$REPO/tests/vm/guard-battery.sh=/usr/local/lib/guard-battery.sh"
+  assert_rc 0 "the guest's battery"
+  assert_contains "$OUT" "inherited-fd bpf=Operation not permitted off=ok" "write through an inherited descriptor"
+  assert_contains "$OUT" "victim original escaped" "only the unguarded write reached the host file"
+  assert_contains "$OUT" "mount bpf=Operation not permitted off=ok" "mount of a tmpfs"
+  assert_contains "$OUT" "kill-outside bpf=Invalid argument off=Invalid argument" "signal to a process outside"
+  assert_contains "$OUT" "sleepers alive alive" "the processes outside live"
+  assert_contains "$OUT" "work bpf=fine" "ordinary work under the guard"
+  assert_match "$OUT" "^summary mbx: the guard denied 1 operation: see 'mbx log battery-sum'" "the count at exit"
+  assert_match "$OUT" "denied file_write victim \\(pid [0-9]+ escape\\)" "mbx log: the write denial"
+  assert_match "$OUT" "denied mount \\(pid [0-9]+ escape\\)" "mbx log: the mount denial"
+  assert_match "$OUT" "exec /usr/local/bin/escape write-fd 3 \\(pid" "mbx log: an exec with its argv"
+  assert_match "$OUT" '^\{"argv":\["sh","-c",' "mbx log --json: one object per line, with argv"
+}
+
 part "host" part_host
 part "guest" part_guest
+part "escape battery" part_battery
 e2e_done

@@ -6,9 +6,10 @@
 # the script, and a scratch ext4 at /data; its serial console is printed; the exit status is the script's
 # (the guest writes it to an isa-debug-exit port), or 125 if the VM failed.
 #
-#   tests/vm/vm.sh SCRIPT [PROGRAM_OR_FILE...]
+#   tests/vm/vm.sh SCRIPT [FILE | FILE=GUEST_PATH]...
 #
-# Files are placed at the same path in the guest. MBX_VM_CACHE (default
+# Files (programs come with their shared libraries) are placed at the same path
+# in the guest, or at GUEST_PATH. MBX_VM_CACHE (default
 # /var/cache/mbx-vm) keeps the kernel between runs; MBX_VM_TIMEOUT (default 600)
 # bounds a boot in seconds.
 set -euo pipefail
@@ -57,9 +58,9 @@ cp "$mdir"/modules.order "$mdir"/modules.builtin "$mdir"/modules.builtin.modinfo
 depmod -b "$root" "$kver"
 
 copy_with_libs() {
-  local f=$1 lib
-  mkdir -p "$root$(dirname "$f")"
-  cp -aL "$f" "$root$f"
+  local f=$1 dest=${2:-$1} lib
+  mkdir -p "$root$(dirname "$dest")"
+  cp -aL "$f" "$root$dest"
   [ -x "$f" ] || return 0
   for lib in $(ldd "$f" 2>/dev/null | grep -o '/[^ ]*'); do
     [ -e "$root$lib" ] && continue
@@ -70,9 +71,10 @@ copy_with_libs() {
 copy_with_libs "$(command -v mke2fs)"
 cp /etc/mke2fs.conf "$root/etc/" 2>/dev/null || true
 for f in "$@"; do
-  [ -e "$f" ] || vm_fail "no such file: $f"
-  case $f in /*) ;; *) vm_fail "give absolute paths: $f" ;; esac
-  copy_with_libs "$f"
+  src=${f%%=*} dest=${f#*=}
+  [ -e "$src" ] || vm_fail "no such file: $src"
+  case $dest in /*) ;; *) vm_fail "give absolute paths: $dest" ;; esac
+  copy_with_libs "$src" "$dest"
 done
 cc -static -O2 -o "$root/bin/vm-exit" "$(dirname "$0")/vm-exit.c" || vm_fail "cannot build vm-exit"
 cp "$SCRIPT" "$root/test.sh"

@@ -1,0 +1,100 @@
+#include "src/guard_event.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "src/error.h"
+
+namespace mbx {
+
+const char* hook_name(unsigned hook) {
+    switch (hook) {
+        case MBX_HOOK_EXEC: return "exec";
+        case MBX_HOOK_FILE_OPEN: return "file_open";
+        case MBX_HOOK_FILE_WRITE: return "file_write";
+        case MBX_HOOK_INODE_CREATE: return "create";
+        case MBX_HOOK_INODE_LINK: return "link";
+        case MBX_HOOK_INODE_UNLINK: return "unlink";
+        case MBX_HOOK_INODE_SYMLINK: return "symlink";
+        case MBX_HOOK_INODE_MKDIR: return "mkdir";
+        case MBX_HOOK_INODE_RMDIR: return "rmdir";
+        case MBX_HOOK_INODE_MKNOD: return "mknod";
+        case MBX_HOOK_INODE_RENAME: return "rename";
+        case MBX_HOOK_INODE_SETATTR: return "setattr";
+        case MBX_HOOK_INODE_SETXATTR: return "setxattr";
+        case MBX_HOOK_MOUNT: return "mount";
+        case MBX_HOOK_UMOUNT: return "umount";
+        case MBX_HOOK_MOVE_MOUNT: return "move_mount";
+        case MBX_HOOK_PIVOT_ROOT: return "pivot_root";
+        case MBX_HOOK_PTRACE: return "ptrace";
+        case MBX_HOOK_KILL: return "kill";
+        case MBX_HOOK_MODULE: return "module";
+        case MBX_HOOK_KEXEC: return "kexec";
+        case MBX_HOOK_BPF: return "bpf";
+        case MBX_HOOK_PERF: return "perf_event_open";
+    }
+    return "unknown";
+}
+
+int64_t boot_to_unix_ns() {
+    struct timespec r, b;
+    ::clock_gettime(CLOCK_REALTIME, &r);
+    ::clock_gettime(CLOCK_BOOTTIME, &b);
+    return (int64_t(r.tv_sec) - b.tv_sec) * 1000000000 + (r.tv_nsec - b.tv_nsec);
+}
+
+namespace {
+
+std::string bounded(const char* s, size_t n) { return std::string(s, strnlen(s, n)); }
+
+}  // namespace
+
+std::string event_json(const mbx_guard_event& e, int64_t boot_to_unix) {
+    nlohmann::json j = {{"time_ms", (int64_t(e.time_ns) + boot_to_unix) / 1000000},
+                        {"hook", hook_name(e.hook)},
+                        {"denied", e.error != 0},
+                        {"pid", e.pid},
+                        {"ppid", e.ppid},
+                        {"uid", e.uid},
+                        {"comm", bounded(e.comm, sizeof e.comm)}};
+    if (e.path[0]) j["path"] = bounded(e.path, sizeof e.path);
+    if (e.error) j["error"] = std::strerror(-e.error);
+    if (e.target_pid) j["target_pid"] = e.target_pid;
+    if (e.dev || e.ino) j["ino"] = e.ino;
+    if (e.hook == MBX_HOOK_EXEC) {
+        nlohmann::json argv = nlohmann::json::array();
+        size_t n = std::min<size_t>(e.args_len, sizeof e.args);
+        for (size_t i = 0; i < n;) {
+            size_t len = strnlen(e.args + i, n - i);
+            argv.push_back(std::string(e.args + i, len));
+            i += len + 1;
+        }
+        j["argv"] = argv;
+    }
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);  // one line
+}
+
+std::string event_text(const std::string& line) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return quote_path(line);
+    time_t t = time_t(j.value("time_ms", int64_t(0)) / 1000);
+    struct tm tm;
+    ::localtime_r(&t, &tm);
+    char when[16];
+    std::strftime(when, sizeof when, "%H:%M:%S", &tm);
+    std::string out = std::string(when) + " " + (j.value("denied", false) ? "denied " : "") + j.value("hook", "?");
+    if (j.contains("argv") && j["argv"].is_array()) {
+        for (auto& a : j["argv"]) out += " " + quote_path(a.is_string() ? a.get<std::string>() : "?");
+    } else if (j.contains("path")) {
+        out += " " + quote_path(j.value("path", ""));
+    }
+    if (j.contains("target_pid")) out += " pid " + std::to_string(j.value("target_pid", 0));
+    out += " (pid " + std::to_string(j.value("pid", 0)) + " " + quote_path(j.value("comm", "")) + ")";
+    return out;
+}
+
+}  // namespace mbx

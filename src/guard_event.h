@@ -1,0 +1,20 @@
+// The guard's events as the session log keeps them: one JSON object per line
+// (schema in mbx-log(1)), and back for printing.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "bpf/guard.h"
+
+namespace mbx {
+
+const char* hook_name(unsigned hook);  // "file_open", "exec", ...
+// boot_to_unix_ns: add to a CLOCK_BOOTTIME time to get unix time.
+std::string event_json(const mbx_guard_event& e, int64_t boot_to_unix_ns);
+int64_t boot_to_unix_ns();
+
+// One log line for people: "12:03:04 denied file_open /etc/passwd (pid 7 sh)".
+std::string event_text(const std::string& json_line);
+
+}  // namespace mbx

@@ -1,0 +1,40 @@
+# In the guest (tests/vm/vm.sh), as root: the escape attempts of the guard's test,
+# each with --guard bpf and --guard off. Prints one line per attempt:
+#   ATTEMPT bpf=RESULT off=RESULT
+# then the mbx log of the guarded runs. MBX and ESCAPE name the binaries (ESCAPE
+# outside /tmp, which is private inside the sandbox).
+export MBX_HOME=/data/mbx
+M=$MBX
+E=$ESCAPE
+mkdir -p /srv/host && echo original >/srv/host/victim
+
+# run MODE CMD...: CMD's first output line in a sandbox with --guard MODE.
+run() {
+  local mode=$1
+  shift
+  "$M" run --guard "$mode" --session "battery-$mode" "$@" 2>/dev/null | head -n 1
+}
+
+exec 3>>/srv/host/victim
+echo "inherited-fd bpf=$(run bpf --pass-fd 3 -- "$E" write-fd 3) off=$(run off --pass-fd 3 -- "$E" write-fd 3)"
+exec 3>&-
+echo "victim $(tr '\n' ' ' </srv/host/victim)"
+
+mkdir -p /srv/host/dir
+echo "mount bpf=$(run bpf -- "$E" mount /srv/host/dir) off=$(run off -- "$E" mount /srv/host/dir)"
+
+sleep 1000 & s1=$!
+sleep 1000 & s2=$!
+echo "kill-outside bpf=$("$E" pidfd $s1 5 "$M" run --guard bpf --session battery-bpf --pass-fd 5 -- "$E" kill-pidfd 5 2>/dev/null | head -n 1) off=$("$E" pidfd $s2 5 "$M" run --guard off --session battery-off --pass-fd 5 -- "$E" kill-pidfd 5 2>/dev/null | head -n 1)"
+sleep 0.2
+echo "sleepers $(kill -0 $s1 2>/dev/null && echo alive || echo dead) $(kill -0 $s2 2>/dev/null && echo alive || echo dead)"
+kill $s1 $s2 2>/dev/null
+
+echo "bpf-syscall bpf=$(run bpf -- "$E" bpf) off=$(run off -- "$E" bpf)"
+echo "work bpf=$(run bpf -- sh -c 'mkdir -p /srv/host/new && echo w >/srv/host/new/f && cat /srv/host/new/f >/dev/null &&
+  echo x >/tmp/x && echo y >/dev/null && ls /srv/host >/dev/null && echo fine')"
+echo "summary $("$M" run --guard bpf --session battery-sum -- "$E" mount /srv/host/dir 2>&1 >/dev/null | grep 'guard denied')"
+echo "--- mbx log battery-bpf"
+"$M" log battery-bpf
+echo "--- mbx log --json battery-bpf"
+"$M" log --json battery-bpf
