@@ -39,6 +39,8 @@ bool bpf_in_lsm_list() {
 
 }  // namespace
 
+bool bpf_lsm_listed() { return bpf_in_lsm_list(); }
+
 #ifdef MBX_HAVE_GUARD
 
 struct Guard::Skeleton : ::guard {};

@@ -20,6 +20,9 @@ struct GuardProbe {
     std::string fix;          // how to fix it
 };
 GuardProbe probe_guard();
+// Is "bpf" in the kernel's LSM list? Without it the guard cannot work (with
+// it, it still may not: probe_guard() and Guard::load() find out).
+bool bpf_lsm_listed();
 
 class Guard {
 public:

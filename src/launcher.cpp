@@ -193,7 +193,7 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
             drop_if_unused();
             throw;
         }
-    } else if (opt.guard == "auto" && ::geteuid() == 0) {
+    } else if (opt.guard == "auto" && ::geteuid() == 0 && bpf_lsm_listed()) {
         try {
             guard = Guard::load();
         } catch (const UserError& e) {
