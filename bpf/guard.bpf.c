@@ -178,6 +178,19 @@ static __always_inline int check_dentry(enum mbx_guard_hook hook, struct dentry 
     return deny_dentry(sb, hook, d);
 }
 
+/* Owner, mode, times, xattrs: only on the sandbox's own file systems and
+ * files (not on the allowlisted devices, which are the host's nodes). */
+static __always_inline int check_metadata(enum mbx_guard_hook hook, struct dentry *d)
+{
+    __u32 sb = current_sandbox();
+    if (!sb)
+        return 0;
+    struct inode *i = BPF_CORE_READ(d, d_inode);
+    if (i && policy_allows(sb, BPF_CORE_READ(i, i_sb, s_dev), BPF_CORE_READ(i, i_ino)))
+        return 0;
+    return deny_dentry(sb, hook, d);
+}
+
 SEC("lsm/file_open")
 int BPF_PROG(file_open, struct file *file)
 {
@@ -222,6 +235,28 @@ int BPF_PROG(file_permission, struct file *file, int mask)
     if (!(mask & (MAY_WRITE | MAY_APPEND)))
         return 0;
     return check_dentry(MBX_HOOK_FILE_WRITE, BPF_CORE_READ(file, f_path.dentry));
+}
+
+#define PROT_WRITE 0x2
+#define MAP_SHARED 0x01
+#define VM_SHARED 0x8
+
+/* A shared writable mapping writes without file_permission. */
+SEC("lsm/mmap_file")
+int BPF_PROG(mmap_file, struct file *file, unsigned long reqprot, unsigned long prot, unsigned long flags)
+{
+    if (!file || !(prot & PROT_WRITE) || !(flags & MAP_SHARED))
+        return 0;
+    return check_dentry(MBX_HOOK_MMAP, BPF_CORE_READ(file, f_path.dentry));
+}
+
+SEC("lsm/file_mprotect")
+int BPF_PROG(file_mprotect, struct vm_area_struct *vma, unsigned long reqprot, unsigned long prot)
+{
+    struct file *file = BPF_CORE_READ(vma, vm_file);
+    if (!file || !(prot & PROT_WRITE) || !(BPF_CORE_READ(vma, vm_flags) & VM_SHARED))
+        return 0;
+    return check_dentry(MBX_HOOK_MMAP, BPF_CORE_READ(file, f_path.dentry));
 }
 
 SEC("lsm/inode_create")
@@ -286,19 +321,19 @@ static __always_inline struct dentry *setattr_dentry(unsigned long long *ctx)
 SEC("lsm/inode_setattr")
 int inode_setattr(unsigned long long *ctx)
 {
-    return check_dentry(MBX_HOOK_INODE_SETATTR, setattr_dentry(ctx));
+    return check_metadata(MBX_HOOK_INODE_SETATTR, setattr_dentry(ctx));
 }
 
 SEC("lsm/inode_setxattr")
 int BPF_PROG(inode_setxattr, void *userns_or_idmap, struct dentry *dentry)
 {
-    return check_dentry(MBX_HOOK_INODE_SETXATTR, dentry);
+    return check_metadata(MBX_HOOK_INODE_SETXATTR, dentry);
 }
 
 SEC("lsm/inode_removexattr")
 int BPF_PROG(inode_removexattr, void *userns_or_idmap, struct dentry *dentry)
 {
-    return check_dentry(MBX_HOOK_INODE_SETXATTR, dentry);
+    return check_metadata(MBX_HOOK_INODE_REMOVEXATTR, dentry);
 }
 
 /* ---- mounts: the sandbox's are made before the mark; none after */

@@ -24,10 +24,7 @@ struct mbx_guard_policy {
         unsigned long long ino;
     } writable_file[MBX_GUARD_MAX_FILES];
     unsigned int n_files;
-    unsigned int flags; /* MBX_GUARD_F_* */
 };
-
-#define MBX_GUARD_F_AUDIT_EXEC 1u /* report every exec */
 
 /* Per task: which sandbox it belongs to (0: none). Inherited by children. */
 struct mbx_guard_mark {
@@ -58,6 +55,8 @@ enum mbx_guard_hook {
     MBX_HOOK_KEXEC,
     MBX_HOOK_BPF,
     MBX_HOOK_PERF,
+    MBX_HOOK_INODE_REMOVEXATTR,
+    MBX_HOOK_MMAP,           /* a shared writable mapping */
 };
 
 struct mbx_guard_event {

@@ -85,7 +85,7 @@ Check bpf_lsm() {
     GuardProbe p = probe_guard();
     std::string listed = p.lsm_listed ? "\"bpf\" is in the LSM list" : "\"bpf\" is not in the LSM list";
     if (p.usable) return {"bpf lsm", true, "the guard loads and attaches (" + listed + ")", ""};
-    if (::geteuid() != 0 && p.built)
+    if (::geteuid() != 0 && p.built && p.lsm_listed)
         return {"bpf lsm", false, listed + "; loading the guard needs root", "run mbx as root to use it"};
     return {"bpf lsm", false, listed + "; the guard does not load (" + p.failure + ")", p.fix};
 }

@@ -2,6 +2,7 @@
 
 #include <sys/sysmacros.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -174,8 +175,12 @@ unsigned kernel_dev(uint64_t dev) { return unsigned((major(dev) << 20) | minor(d
 void Guard::enroll(int pidfd, uint32_t id, const std::vector<uint64_t>& writable, const std::vector<FileId>& files) {
     mbx_guard_policy p{};
     for (uint64_t dev : writable) {
-        if (p.n_writable >= MBX_GUARD_MAX_DEVS) throw UserError("too many writable file systems for the guard");
-        p.writable_dev[p.n_writable++] = kernel_dev(dev);
+        unsigned k = kernel_dev(dev);
+        if (std::find(p.writable_dev, p.writable_dev + p.n_writable, k) != p.writable_dev + p.n_writable) continue;
+        if (p.n_writable >= MBX_GUARD_MAX_DEVS)
+            throw UserError("more than " + std::to_string(MBX_GUARD_MAX_DEVS) +
+                            " writable file systems for the guard: use fewer --bind paths");
+        p.writable_dev[p.n_writable++] = k;
     }
     for (auto& f : files) {
         if (p.n_files >= MBX_GUARD_MAX_FILES) break;

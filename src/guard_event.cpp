@@ -36,6 +36,8 @@ const char* hook_name(unsigned hook) {
         case MBX_HOOK_KEXEC: return "kexec";
         case MBX_HOOK_BPF: return "bpf";
         case MBX_HOOK_PERF: return "perf_event_open";
+        case MBX_HOOK_INODE_REMOVEXATTR: return "removexattr";
+        case MBX_HOOK_MMAP: return "mmap";
     }
     return "unknown";
 }
@@ -64,7 +66,11 @@ std::string event_json(const mbx_guard_event& e, int64_t boot_to_unix) {
     if (e.path[0]) j["path"] = bounded(e.path, sizeof e.path);
     if (e.error) j["error"] = std::strerror(-e.error);
     if (e.target_pid) j["target_pid"] = e.target_pid;
-    if (e.dev || e.ino) j["ino"] = e.ino;
+    if (e.dev || e.ino) {
+        // The kernel's encoding: major in the top 12 bits.
+        j["dev"] = std::to_string(e.dev >> 20) + ":" + std::to_string(e.dev & 0xfffff);
+        j["ino"] = e.ino;
+    }
     if (e.hook == MBX_HOOK_EXEC) {
         nlohmann::json argv = nlohmann::json::array();
         size_t n = std::min<size_t>(e.args_len, sizeof e.args);

@@ -105,9 +105,20 @@ void reclaim_terminal() {
 
 // Confines the sandbox's init (it waits for this before running the command)
 // with the writable file systems it reports; kills it if that fails.
-void enroll_sandbox(Guard& guard, int sock, pid_t child) {
+// Returns false if the sandbox could not be confined (it is killed then).
+bool enroll_sandbox(Guard& guard, int sock, pid_t child) {
     std::string msg;
-    if (!recv_msg(sock, msg) || !msg.starts_with("R")) return;  // the sandbox died: it said why
+    // The init reports once its mounts are made; a stuck one must not hang mbx.
+    struct timeval tv{60, 0};
+    ::setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    errno = 0;
+    if (!recv_msg(sock, msg)) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return true;  // the sandbox died: it said why
+        std::fprintf(stderr, "mbx: the sandbox did not get ready for the guard within 60 s; the command was not run\n");
+        ::kill(child, SIGKILL);
+        return false;
+    }
+    if (!msg.starts_with("R")) return true;
     std::vector<uint64_t> devs;
     std::istringstream in(msg.substr(1));
     for (uint64_t d; in >> d;) devs.push_back(d);
@@ -121,9 +132,11 @@ void enroll_sandbox(Guard& guard, int sock, pid_t child) {
             if (auto st = sys::stat_fd(fd)) stdio.push_back({st->st_dev, st->st_ino});
         guard.enroll(pf.get(), static_cast<uint32_t>(child), devs, stdio);
         send_msg(sock, "E");
+        return true;
     } catch (const UserError& e) {
         std::fprintf(stderr, "mbx: %s; the command was not run\n", e.what());
         ::kill(child, SIGKILL);
+        return false;
     }
 }
 
@@ -330,9 +343,10 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     std::thread loop([&server, &served, fd = std::move(fuse_fd)]() mutable {
         served.set_value(server.serve(std::move(fd)));
     });
-    if (guard) enroll_sandbox(*guard, ours.get(), child);
+    bool confined = !guard || enroll_sandbox(*guard, ours.get(), child);
 
     int code = reap();
+    if (!confined) code = 125;  // mbx's failure, not the command's
     reclaim_terminal();
     // With the sandbox gone its mount namespace is gone and the connection ends.
     bool ended = served_f.wait_for(std::chrono::seconds(5)) == std::future_status::ready;

@@ -4,7 +4,8 @@
 # then the mbx log of the guarded runs. MBX and ESCAPE name the binaries (ESCAPE
 # outside /tmp, which is private inside the sandbox).
 export MBX_HOME=/data/mbx
-M=$MBX
+# Every mbx run is bounded: a hang fails the battery (a line with "timeout").
+M="timeout 120 $MBX"
 E=$ESCAPE
 mkdir -p /srv/host && echo original >/srv/host/victim
 
@@ -12,7 +13,7 @@ mkdir -p /srv/host && echo original >/srv/host/victim
 run() {
   local mode=$1
   shift
-  "$M" run --guard "$mode" --session "battery-$mode" "$@" 2>/dev/null | head -n 1
+  $M run --guard "$mode" --session "battery-$mode" "$@" 2>/dev/null | head -n 1
 }
 
 exec 3>>/srv/host/victim
@@ -25,7 +26,7 @@ echo "mount bpf=$(run bpf -- "$E" mount /srv/host/dir) off=$(run off -- "$E" mou
 
 sleep 1000 & s1=$!
 sleep 1000 & s2=$!
-echo "kill-outside bpf=$("$E" pidfd $s1 5 "$M" run --guard bpf --session battery-bpf --pass-fd 5 -- "$E" kill-pidfd 5 2>/dev/null | head -n 1) off=$("$E" pidfd $s2 5 "$M" run --guard off --session battery-off --pass-fd 5 -- "$E" kill-pidfd 5 2>/dev/null | head -n 1)"
+echo "kill-outside bpf=$("$E" pidfd $s1 5 $M run --guard bpf --session battery-bpf --pass-fd 5 -- "$E" kill-pidfd 5 2>/dev/null | head -n 1) off=$("$E" pidfd $s2 5 $M run --guard off --session battery-off --pass-fd 5 -- "$E" kill-pidfd 5 2>/dev/null | head -n 1)"
 sleep 0.2
 echo "sleepers $(kill -0 $s1 2>/dev/null && echo alive || echo dead) $(kill -0 $s2 2>/dev/null && echo alive || echo dead)"
 kill $s1 $s2 2>/dev/null
@@ -33,8 +34,8 @@ kill $s1 $s2 2>/dev/null
 echo "bpf-syscall bpf=$(run bpf -- "$E" bpf) off=$(run off -- "$E" bpf)"
 echo "work bpf=$(run bpf -- sh -c 'mkdir -p /srv/host/new && echo w >/srv/host/new/f && cat /srv/host/new/f >/dev/null &&
   echo x >/tmp/x && echo y >/dev/null && ls /srv/host >/dev/null && echo fine')"
-echo "summary $("$M" run --guard bpf --session battery-sum -- "$E" mount /srv/host/dir 2>&1 >/dev/null | grep 'guard denied')"
+echo "summary $($M run --guard bpf --session battery-sum -- "$E" mount /srv/host/dir 2>&1 >/dev/null | grep 'guard denied')"
 echo "--- mbx log battery-bpf"
-"$M" log battery-bpf
+$M log battery-bpf
 echo "--- mbx log --json battery-bpf"
-"$M" log --json battery-bpf
+$M log --json battery-bpf
