@@ -15,6 +15,7 @@
 #include "vmlinux.h"
 
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
@@ -87,6 +88,8 @@ static __always_inline struct mbx_guard_event *new_event(__u32 sandbox, enum mbx
     e->target_pid = 0;
     e->path[0] = 0;
     e->args_len = 0;
+    e->family = 0;
+    e->port = 0;
     bpf_get_current_comm(e->comm, sizeof(e->comm));
     return e;
 }
@@ -458,4 +461,113 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
         e->args_len = len;
     bpf_ringbuf_submit(e, 0);
     return 0;
+}
+
+/* ---- network: connect, bind and sendto addresses by policy */
+
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+
+static __always_inline bool prefix_match(const unsigned char *a, const unsigned char *b, unsigned prefix)
+{
+    for (int i = 0; i < 16; i++) {
+        if (prefix >= 8) {
+            if (a[i] != b[i])
+                return false;
+            prefix -= 8;
+        } else {
+            if (prefix && ((a[i] ^ b[i]) & (0xff << (8 - prefix)) & 0xff))
+                return false;
+            return true;
+        }
+    }
+    return true;
+}
+
+static __always_inline bool is_loopback(unsigned short family, const unsigned char *a)
+{
+    if (family == AF_INET)
+        return a[0] == 127;
+    for (int i = 0; i < 15; i++)
+        if (a[i])
+            return false;
+    return a[15] == 1;
+}
+
+/* Checks a socket address against the sandbox's network policy. */
+static __always_inline int check_address(enum mbx_guard_hook hook, struct sockaddr *address, int addrlen)
+{
+    __u32 sb = current_sandbox();
+    if (!sb || !address)
+        return 0;
+    struct mbx_guard_policy *p = bpf_map_lookup_elem(&policies, &sb);
+    if (p && p->net_mode == MBX_NET_HOST)
+        return 0;
+    unsigned short family = 0;
+    bpf_probe_read_kernel(&family, sizeof family, &address->sa_family);
+    if (family == AF_UNIX)
+        return 0;
+    unsigned char addr[16] = {};
+    unsigned short port = 0;
+    if (family == AF_INET && addrlen >= (int)sizeof(struct sockaddr_in)) {
+        struct sockaddr_in *in = (struct sockaddr_in *)address;
+        bpf_probe_read_kernel(addr, 4, &in->sin_addr);
+        bpf_probe_read_kernel(&port, 2, &in->sin_port);
+    } else if (family == AF_INET6 && addrlen >= (int)sizeof(struct sockaddr_in6)) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)address;
+        bpf_probe_read_kernel(addr, 16, &in6->sin6_addr);
+        bpf_probe_read_kernel(&port, 2, &in6->sin6_port);
+    } else if (family != AF_INET && family != AF_INET6) {
+        /* Other families (netlink, packet, ...): only with the host's network. */
+        goto deny;
+    } else {
+        goto deny; /* a short address */
+    }
+    port = bpf_ntohs(port);
+    if (p && p->net_mode == MBX_NET_LOOPBACK && is_loopback(family, addr))
+        return 0;
+    if (p && p->net_mode == MBX_NET_ALLOW) {
+        for (int i = 0; i < MBX_GUARD_MAX_NET_RULES; i++) {
+            if (i >= p->n_net_rules)
+                break;
+            struct mbx_guard_net_rule *r = &p->net_rules[i];
+            if (r->family == family && port >= r->port_lo && port <= r->port_hi &&
+                prefix_match(addr, r->addr, r->prefix))
+                return 0;
+        }
+    }
+deny:;
+    struct mbx_guard_event *e = new_event(sb, hook, -EPERM);
+    if (e) {
+        e->family = family;
+        e->port = port;
+        __builtin_memcpy(e->addr, addr, 16);
+        bpf_ringbuf_submit(e, 0);
+    }
+    return -EPERM;
+}
+
+SEC("lsm/socket_connect")
+int BPF_PROG(socket_connect, struct socket *sock, struct sockaddr *address, int addrlen)
+{
+    return check_address(MBX_HOOK_CONNECT, address, addrlen);
+}
+
+SEC("lsm/socket_bind")
+int BPF_PROG(socket_bind, struct socket *sock, struct sockaddr *address, int addrlen)
+{
+    return check_address(MBX_HOOK_BIND, address, addrlen);
+}
+
+/* A datagram with its own destination (sendto); a connected socket was
+ * checked when it connected. */
+SEC("lsm/socket_sendmsg")
+int BPF_PROG(socket_sendmsg, struct socket *sock, struct msghdr *msg, int size)
+{
+    void *name = BPF_CORE_READ(msg, msg_name);
+    int len = BPF_CORE_READ(msg, msg_namelen);
+    if (!name)
+        return 0;
+    return check_address(MBX_HOOK_SENDMSG, (struct sockaddr *)name, len);
 }

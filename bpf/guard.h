@@ -7,6 +7,22 @@
 #define MBX_GUARD_MAX_SANDBOXES 1024
 #define MBX_GUARD_MAX_DEVS 16      /* writable superblocks per sandbox */
 #define MBX_GUARD_MAX_FILES 8      /* single writable files per sandbox */
+#define MBX_GUARD_MAX_NET_RULES 16 /* --net allow= entries */
+
+enum mbx_guard_net_mode {
+    MBX_NET_HOST = 0,     /* no checks */
+    MBX_NET_NONE = 1,     /* no address but AF_UNIX may be connected, bound or sent to */
+    MBX_NET_LOOPBACK = 2, /* 127.0.0.0/8 and ::1 only */
+    MBX_NET_ALLOW = 3,    /* the rules only */
+};
+
+/* An address range and port range (host order; 0-65535 for any port). */
+struct mbx_guard_net_rule {
+    unsigned short family; /* AF_INET or AF_INET6 */
+    unsigned short prefix; /* bits of addr that must match */
+    unsigned short port_lo, port_hi;
+    unsigned char addr[16]; /* network order; IPv4 in the first 4 bytes */
+};
 #define MBX_GUARD_PATH_LEN 256
 #define MBX_GUARD_ARGS_LEN 256
 
@@ -24,6 +40,9 @@ struct mbx_guard_policy {
         unsigned long long ino;
     } writable_file[MBX_GUARD_MAX_FILES];
     unsigned int n_files;
+    unsigned int net_mode; /* enum mbx_guard_net_mode */
+    unsigned int n_net_rules;
+    struct mbx_guard_net_rule net_rules[MBX_GUARD_MAX_NET_RULES];
 };
 
 /* Per task: which sandbox it belongs to (0: none). Inherited by children. */
@@ -57,6 +76,9 @@ enum mbx_guard_hook {
     MBX_HOOK_PERF,
     MBX_HOOK_INODE_REMOVEXATTR,
     MBX_HOOK_MMAP,           /* a shared writable mapping */
+    MBX_HOOK_CONNECT,
+    MBX_HOOK_BIND,
+    MBX_HOOK_SENDMSG,
 };
 
 struct mbx_guard_event {
@@ -73,6 +95,9 @@ struct mbx_guard_event {
     char path[MBX_GUARD_PATH_LEN]; /* a name: the dentry's, or the exec'd file's */
     char args[MBX_GUARD_ARGS_LEN]; /* exec: argv, NUL-separated */
     unsigned int args_len;
+    unsigned short family;      /* network hooks: the address */
+    unsigned short port;        /* host order */
+    unsigned char addr[16];
 };
 
 #endif

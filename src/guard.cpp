@@ -172,8 +172,12 @@ namespace {
 unsigned kernel_dev(uint64_t dev) { return unsigned((major(dev) << 20) | minor(dev)); }
 }  // namespace
 
-void Guard::enroll(int pidfd, uint32_t id, const std::vector<uint64_t>& writable, const std::vector<FileId>& files) {
+void Guard::enroll(int pidfd, uint32_t id, const std::vector<uint64_t>& writable, const std::vector<FileId>& files,
+                   const NetPolicy& net) {
     mbx_guard_policy p{};
+    p.net_mode = net.mode;
+    for (auto& r : net.rules)
+        if (p.n_net_rules < MBX_GUARD_MAX_NET_RULES) p.net_rules[p.n_net_rules++] = r;
     for (uint64_t dev : writable) {
         unsigned k = kernel_dev(dev);
         if (std::find(p.writable_dev, p.writable_dev + p.n_writable, k) != p.writable_dev + p.n_writable) continue;
@@ -216,7 +220,7 @@ std::unique_ptr<Guard> Guard::load() {
 
 Guard::~Guard() = default;
 
-void Guard::enroll(int, uint32_t, const std::vector<uint64_t>&, const std::vector<FileId>&) {}
+void Guard::enroll(int, uint32_t, const std::vector<uint64_t>&, const std::vector<FileId>&, const NetPolicy&) {}
 void Guard::start_events(EventSink) {}
 void Guard::stop_events() {}
 

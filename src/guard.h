@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "src/net_policy.h"
+
 namespace mbx {
 
 // Why BPF LSM is or is not usable here, found by loading and attaching the
@@ -37,8 +39,10 @@ public:
     };
     // Confines the process behind pidfd (and every task it creates from now
     // on) as sandbox `id`, which may write only to the superblocks `writable`
-    // (st_dev values), the files `files` and the built-in allowlist.
-    void enroll(int pidfd, uint32_t id, const std::vector<uint64_t>& writable, const std::vector<FileId>& files);
+    // (st_dev values), the files `files` and the built-in allowlist, and use
+    // the network as `net` says.
+    void enroll(int pidfd, uint32_t id, const std::vector<uint64_t>& writable, const std::vector<FileId>& files,
+                const NetPolicy& net);
 
     // One audit record or denial, as a JSON line of the session's log (see mbx-log(1)).
     using EventSink = std::function<void(const std::string& json_line, bool denied)>;

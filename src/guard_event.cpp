@@ -1,5 +1,7 @@
 #include "src/guard_event.h"
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <algorithm>
@@ -38,6 +40,9 @@ const char* hook_name(unsigned hook) {
         case MBX_HOOK_PERF: return "perf_event_open";
         case MBX_HOOK_INODE_REMOVEXATTR: return "removexattr";
         case MBX_HOOK_MMAP: return "mmap";
+        case MBX_HOOK_CONNECT: return "connect";
+        case MBX_HOOK_BIND: return "bind";
+        case MBX_HOOK_SENDMSG: return "sendmsg";
     }
     return "unknown";
 }
@@ -71,6 +76,14 @@ std::string event_json(const mbx_guard_event& e, int64_t boot_to_unix) {
         j["dev"] = std::to_string(e.dev >> 20) + ":" + std::to_string(e.dev & 0xfffff);
         j["ino"] = e.ino;
     }
+    if (e.family == AF_INET || e.family == AF_INET6) {
+        char a[INET6_ADDRSTRLEN] = "";
+        ::inet_ntop(e.family, e.addr, a, sizeof a);
+        j["address"] = e.family == AF_INET6 ? "[" + std::string(a) + "]:" + std::to_string(e.port)
+                                            : std::string(a) + ":" + std::to_string(e.port);
+    } else if (e.family) {
+        j["address"] = "family " + std::to_string(e.family);
+    }
     if (e.hook == MBX_HOOK_EXEC) {
         nlohmann::json argv = nlohmann::json::array();
         size_t n = std::min<size_t>(e.args_len, sizeof e.args);
@@ -97,6 +110,8 @@ std::string event_text(const std::string& line) {
         for (auto& a : j["argv"]) out += " " + quote_path(a.is_string() ? a.get<std::string>() : "?");
     } else if (j.contains("path")) {
         out += " " + quote_path(j.value("path", ""));
+    } else if (j.contains("address")) {
+        out += " " + j.value("address", "");
     }
     if (j.contains("target_pid")) out += " pid " + std::to_string(j.value("target_pid", 0));
     out += " (pid " + std::to_string(j.value("pid", 0)) + " " + quote_path(j.value("comm", "")) + ")";

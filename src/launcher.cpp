@@ -106,7 +106,7 @@ void reclaim_terminal() {
 // Confines the sandbox's init (it waits for this before running the command)
 // with the writable file systems it reports; kills it if that fails.
 // Returns false if the sandbox could not be confined (it is killed then).
-bool enroll_sandbox(Guard& guard, int sock, pid_t child) {
+bool enroll_sandbox(Guard& guard, int sock, pid_t child, const NetPolicy& net) {
     std::string msg;
     // The init reports once its mounts are made; a stuck one must not hang mbx.
     struct timeval tv{60, 0};
@@ -130,7 +130,7 @@ bool enroll_sandbox(Guard& guard, int sock, pid_t child) {
         std::vector<Guard::FileId> stdio;
         for (int fd = 0; fd <= 2; ++fd)
             if (auto st = sys::stat_fd(fd)) stdio.push_back({st->st_dev, st->st_ino});
-        guard.enroll(pf.get(), static_cast<uint32_t>(child), devs, stdio);
+        guard.enroll(pf.get(), static_cast<uint32_t>(child), devs, stdio, net);
         send_msg(sock, "E");
         return true;
     } catch (const UserError& e) {
@@ -147,8 +147,9 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     for (int fd : opt.pass_fds)
         if (fd < 3 || ::fcntl(fd, F_GETFD) < 0)
             throw UserError("--pass-fd " + std::to_string(fd) + ": not an open descriptor above 2");
-    if (opt.net != "host" && opt.net != "none")
-        throw UserError("--net " + opt.net + ": use --net none or --net host");
+    NetPolicy net = parse_net(opt.net);
+    if (net.needs_guard() && opt.guard == "off")
+        throw UserError("--net " + opt.net + " is enforced by the guard: drop --guard off");
     for (auto& p : opt.bind) {
         if (p.empty() || p[0] != '/') throw UserError("--bind " + p + ": give an absolute path");
         struct stat st;
@@ -231,13 +232,19 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
         });
     }
 
+    if (net.needs_guard() && !guard) {
+        drop_if_unused();
+        throw UserError("--net " + opt.net + " is enforced by the BPF LSM guard, which is not available here: " +
+                        (::geteuid() != 0 ? std::string("it needs root") : probe_guard().failure) + " (see mbx doctor)");
+    }
+
     SandboxPlan plan;
     plan.argv = opt.argv;
     plan.guard = guard != nullptr;
     plan.cwd = current_dir();
     plan.binds = opt.bind;
     plan.keep_tmp = opt.keep_tmp;
-    plan.net_none = opt.net == "none";
+    plan.net_none = net.mode == MBX_NET_NONE;
     plan.emulate_mknod = !opt.keep_user || uid == 0;
     plan.inside_uid = maps.inside_uid;
     plan.inside_gid = maps.inside_gid;
@@ -343,7 +350,7 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     std::thread loop([&server, &served, fd = std::move(fuse_fd)]() mutable {
         served.set_value(server.serve(std::move(fd)));
     });
-    bool confined = !guard || enroll_sandbox(*guard, ours.get(), child);
+    bool confined = !guard || enroll_sandbox(*guard, ours.get(), child, net);
 
     int code = reap();
     if (!confined) code = 125;  // mbx's failure, not the command's

@@ -37,8 +37,9 @@ int main(int argc, char** argv) {
     c_run->add_option("--session", run.session, "Session to create or continue (default: a new one)")
         ->type_name("NAME");
     c_run->add_flag("--user", run.keep_user, "Keep your own identity inside (default: fake root)");
-    c_run->add_option("--net", run.net, "Network: host (default) or none (loopback only)")
-        ->check(CLI::IsMember({"host", "none"}))
+    c_run->add_option("--net", run.net,
+                      "Network: host (default), none (own loopback only), loopback (the host's) or "
+                      "allow=ADDR[/PREFIX][:PORT[-PORT]],... (the last two need the guard)")
         ->type_name("MODE");
     // One value per flag, so that "--bind DIR -- CMD" ends the options at "--".
     c_run->add_option("--hide", run.hide, "Make a host path invisible inside (repeatable)")

@@ -11,6 +11,9 @@
 #     the denials and every exec with its argv (also as JSON lines); mbx run says
 #     how many operations the guard denied. (A signal to a process outside fails
 #     with EINVAL either way: the PID namespace already stops it.)
+#     Network: --net allow=127.0.0.1:PORT lets a connect to that port through and
+#     denies another port; --net loopback allows the host's loopback only;
+#     --net none denies a TCP connect and a UDP sendto; each denial is logged.
 # e2e-timeout: 900
 . "$(dirname "$0")/lib.sh"
 e2e_init
@@ -37,11 +40,11 @@ part_host() {
 part_guest() {
   cat >"$T/guest.sh" <<GUEST
 set -e
-$MBX doctor >/tmp/doctor.out || true
+/usr/local/bin/mbx doctor >/tmp/doctor.out || true
 cat /tmp/doctor.out
 grep -Eq '^bpf lsm +ok ' /tmp/doctor.out
 GUEST
-  in_vm "$T/guest.sh" "$MBX"
+  in_vm "$T/guest.sh" "$MBX=/usr/local/bin/mbx"
   assert_rc 0 "the guest's checks"
   assert_match "$OUT" '^bpf lsm +ok +the guard loads and attaches' "the guard loads in the guest"
 }
@@ -49,9 +52,9 @@ GUEST
 part_battery() {
   cc -static -O2 -o "$T/escape" "$REPO/tests/vm/escape.c"
   cat >"$T/guest.sh" <<GUEST
-MBX=$MBX ESCAPE=/usr/local/bin/escape sh /usr/local/lib/guard-battery.sh
+MBX=/usr/local/bin/mbx ESCAPE=/usr/local/bin/escape sh /usr/local/lib/guard-battery.sh
 GUEST
-  in_vm "$T/guest.sh" "$MBX" "$T/escape=/usr/local/bin/escape" \
+  in_vm "$T/guest.sh" "$MBX=/usr/local/bin/mbx" "$T/escape=/usr/local/bin/escape" \
     "$REPO/tests/vm/guard-battery.sh=/usr/local/lib/guard-battery.sh"
   assert_rc 0 "the guest's battery"
   assert_contains "$OUT" "inherited-fd bpf=Operation not permitted off=ok" "write through an inherited descriptor"
@@ -65,6 +68,12 @@ GUEST
   assert_match "$OUT" "denied mount \\(pid [0-9]+ escape\\)" "mbx log: the mount denial"
   assert_match "$OUT" "exec /usr/local/bin/escape write-fd 3 \\(pid" "mbx log: an exec with its argv"
   assert_match "$OUT" '^\{"argv":\["sh","-c",' "mbx log --json: one object per line, with argv"
+  assert_contains "$OUT" "net-allow-port bpf=ok other=Operation not permitted" "--net allow=127.0.0.1:PORT"
+  assert_contains "$OUT" "net-loopback bpf=ok outside=Operation not permitted" "--net loopback"
+  assert_contains "$OUT" "net-none tcp=Operation not permitted udp=Operation not permitted" "--net none"
+  assert_contains "$OUT" "net-host bpf=ok" "--net host under the guard"
+  assert_match "$OUT" "denied connect 127\\.0\\.0\\.1:7002 \\(pid" "mbx log: the denied connect"
+  assert_match "$OUT" "denied sendmsg 127\\.0\\.0\\.1:53 \\(pid" "mbx log: the denied datagram"
 }
 
 part "host" part_host

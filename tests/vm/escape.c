@@ -5,6 +5,9 @@
  *   escape mount DIR         mount a tmpfs over DIR
  *   escape bpf               bpf(BPF_MAP_CREATE)
  *   escape pidfd PID FD CMD...  run CMD with a pidfd of PID as descriptor FD
+ *   escape connect ADDR PORT TCP connect to an IPv4 address
+ *   escape udp ADDR PORT     send one UDP datagram (sendto) to an IPv4 address
+ *   escape listen PORT       accept one TCP connection on 127.0.0.1:PORT (prints "listening")
  * Linked statically: it runs in the bare guest. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -47,6 +53,35 @@ int main(int argc, char** argv) {
         execvp(argv[4], argv + 4);
         return report(-1);
     }
-    fprintf(stderr, "usage: escape write-fd N | kill-pidfd N | mount DIR | bpf\n");
+    if (argc >= 4 && (strcmp(argv[1], "connect") == 0 || strcmp(argv[1], "udp") == 0)) {
+        struct sockaddr_in a;
+        memset(&a, 0, sizeof a);
+        a.sin_family = AF_INET;
+        a.sin_port = htons((unsigned short)atoi(argv[3]));
+        inet_pton(AF_INET, argv[2], &a.sin_addr);
+        int tcp = strcmp(argv[1], "connect") == 0;
+        int s = socket(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+        if (s < 0) return report(-1);
+        if (tcp) return report(connect(s, (struct sockaddr*)&a, sizeof a));
+        return report(sendto(s, "x", 1, 0, (struct sockaddr*)&a, sizeof a) == 1 ? 0 : -1);
+    }
+    if (argc >= 3 && strcmp(argv[1], "listen") == 0) {
+        struct sockaddr_in a;
+        memset(&a, 0, sizeof a);
+        a.sin_family = AF_INET;
+        a.sin_port = htons((unsigned short)atoi(argv[2]));
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(s, (struct sockaddr*)&a, sizeof a) < 0 || listen(s, 8) < 0) return report(-1);
+        printf("listening\n");
+        fflush(stdout);
+        for (;;) {
+            int c = accept(s, NULL, NULL);
+            if (c >= 0) close(c);
+        }
+    }
+    fprintf(stderr, "usage: escape write-fd N | kill-pidfd N | mount DIR | bpf | pidfd PID FD CMD... |\n"
+                    "       connect ADDR PORT | udp ADDR PORT | listen PORT\n");
     return 2;
 }

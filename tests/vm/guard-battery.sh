@@ -35,6 +35,17 @@ echo "bpf-syscall bpf=$(run bpf -- "$E" bpf) off=$(run off -- "$E" bpf)"
 echo "work bpf=$(run bpf -- sh -c 'mkdir -p /srv/host/new && echo w >/srv/host/new/f && cat /srv/host/new/f >/dev/null &&
   echo x >/tmp/x && echo y >/dev/null && ls /srv/host >/dev/null && echo fine')"
 echo "summary $($M run --guard bpf --session battery-sum -- "$E" mount /srv/host/dir 2>&1 >/dev/null | grep 'guard denied')"
+# Network: a listener on the host's loopback, outside the sandbox.
+"$E" listen 7001 >/tmp/listen.out &
+l1=$!
+"$E" listen 7002 >/dev/null &
+l2=$!
+sleep 0.3
+echo "net-allow-port bpf=$(run bpf --net allow=127.0.0.1:7001 -- "$E" connect 127.0.0.1 7001) other=$(run bpf --net allow=127.0.0.1:7001 -- "$E" connect 127.0.0.1 7002)"
+echo "net-loopback bpf=$(run bpf --net loopback -- "$E" connect 127.0.0.1 7002) outside=$(run bpf --net loopback -- "$E" connect 10.0.2.2 80)"
+echo "net-none tcp=$(run bpf --net none -- "$E" connect 127.0.0.1 7001) udp=$(run bpf --net none -- "$E" udp 127.0.0.1 53)"
+echo "net-host bpf=$(run bpf --net host -- "$E" connect 127.0.0.1 7001)"
+kill $l1 $l2 2>/dev/null
 echo "--- mbx log battery-bpf"
 $M log battery-bpf
 echo "--- mbx log --json battery-bpf"

@@ -9,7 +9,8 @@
 #   tests/vm/vm.sh SCRIPT [FILE | FILE=GUEST_PATH]...
 #
 # Files (programs come with their shared libraries) are placed at the same path
-# in the guest, or at GUEST_PATH. MBX_VM_CACHE (default
+# in the guest, or at GUEST_PATH; not under /tmp, /run or /data, which the guest
+# mounts over. MBX_VM_CACHE (default
 # /var/cache/mbx-vm) keeps the kernel between runs; MBX_VM_TIMEOUT (default 600)
 # bounds a boot in seconds.
 set -euo pipefail
@@ -73,7 +74,8 @@ cp /etc/mke2fs.conf "$root/etc/" 2>/dev/null || true
 for f in "$@"; do
   src=${f%%=*} dest=${f#*=}
   [ -e "$src" ] || vm_fail "no such file: $src"
-  case $dest in /*) ;; *) vm_fail "give absolute paths: $dest" ;; esac
+  case $dest in /tmp/* | /run/* | /data/*) vm_fail "$dest: the guest mounts over it; give FILE=GUEST_PATH" ;; /*) ;;
+    *) vm_fail "give absolute paths: $dest" ;; esac
   copy_with_libs "$src" "$dest"
 done
 cc -static -O2 -o "$root/bin/vm-exit" "$(dirname "$0")/vm-exit.c" || vm_fail "cannot build vm-exit"
@@ -102,6 +104,7 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t tmpfs tmp /tmp
 mount -t tmpfs run /run
 modprobe fuse
+ip link set lo up
 # A scratch ext4 at /data: the guest's tmpfs has no user xattrs before Linux
 # 6.6, and session layers need them (MBX_HOME goes there).
 modprobe loop
