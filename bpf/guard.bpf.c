@@ -123,6 +123,13 @@ static __always_inline int deny(__u32 sandbox, enum mbx_guard_hook hook, int tar
     return -EPERM;
 }
 
+/* For the hooks that refuse a marked task outright. */
+static __always_inline int deny_if_marked(enum mbx_guard_hook hook)
+{
+    __u32 sb = current_sandbox();
+    return sb ? deny(sb, hook, 0) : 0;
+}
+
 static __always_inline bool policy_allows(__u32 sandbox, __u32 dev, __u64 ino)
 {
     struct mbx_guard_policy *p = bpf_map_lookup_elem(&policies, &sandbox);
@@ -344,29 +351,25 @@ int BPF_PROG(inode_removexattr, void *userns_or_idmap, struct dentry *dentry)
 SEC("lsm/sb_mount")
 int BPF_PROG(sb_mount, const char *dev_name, const struct path *path)
 {
-    __u32 sb = current_sandbox();
-    return sb ? deny(sb, MBX_HOOK_MOUNT, 0) : 0;
+    return deny_if_marked(MBX_HOOK_MOUNT);
 }
 
 SEC("lsm/sb_umount")
 int BPF_PROG(sb_umount, struct vfsmount *mnt, int flags)
 {
-    __u32 sb = current_sandbox();
-    return sb ? deny(sb, MBX_HOOK_UMOUNT, 0) : 0;
+    return deny_if_marked(MBX_HOOK_UMOUNT);
 }
 
 SEC("lsm/move_mount")
 int BPF_PROG(move_mount, const struct path *from_path, const struct path *to_path)
 {
-    __u32 sb = current_sandbox();
-    return sb ? deny(sb, MBX_HOOK_MOVE_MOUNT, 0) : 0;
+    return deny_if_marked(MBX_HOOK_MOVE_MOUNT);
 }
 
 SEC("lsm/sb_pivotroot")
 int BPF_PROG(sb_pivotroot, const struct path *old_path, const struct path *new_path)
 {
-    __u32 sb = current_sandbox();
-    return sb ? deny(sb, MBX_HOOK_PIVOT_ROOT, 0) : 0;
+    return deny_if_marked(MBX_HOOK_PIVOT_ROOT);
 }
 
 /* ---- other tasks */
@@ -403,8 +406,7 @@ int BPF_PROG(task_kill, struct task_struct *p, struct kernel_siginfo *info, int 
 SEC("lsm/kernel_module_request")
 int BPF_PROG(kernel_module_request, char *kmod_name)
 {
-    __u32 sb = current_sandbox();
-    return sb ? deny(sb, MBX_HOOK_MODULE, 0) : 0;
+    return deny_if_marked(MBX_HOOK_MODULE);
 }
 
 SEC("lsm/kernel_read_file")
@@ -428,15 +430,13 @@ int BPF_PROG(kernel_load_data, enum kernel_load_data_id id, bool contents)
 SEC("lsm/bpf")
 int BPF_PROG(bpf, int cmd, union bpf_attr *attr, unsigned int size)
 {
-    __u32 sb = current_sandbox();
-    return sb ? deny(sb, MBX_HOOK_BPF, 0) : 0;
+    return deny_if_marked(MBX_HOOK_BPF);
 }
 
 SEC("lsm/perf_event_open")
 int BPF_PROG(perf_event_open, struct perf_event_attr *attr, int type)
 {
-    __u32 sb = current_sandbox();
-    return sb ? deny(sb, MBX_HOOK_PERF, 0) : 0;
+    return deny_if_marked(MBX_HOOK_PERF);
 }
 
 /* ---- audit: every exec, with its argv (after the new image is set up: the

@@ -4,16 +4,34 @@
 # then the mbx log of the guarded runs. MBX and ESCAPE name the binaries (ESCAPE
 # outside /tmp, which is private inside the sandbox).
 export MBX_HOME=/data/mbx
-# Every mbx run is bounded: a hang fails the battery (a line with "timeout").
-M="timeout 120 $MBX"
 E=$ESCAPE
+
+# M ARGS...: mbx, bounded to 120 s; a hang prints the state of every process
+# (comm, pid, wait channel, kernel stack) on the console, then kills it.
+M() {
+  "$MBX" "$@" &
+  local pid=$! i=0
+  while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 1200 ]; do
+    i=$((i + 1))
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "HANG: mbx $*" >/dev/console
+    for p in /proc/[0-9]*; do
+      echo "  $(cat "$p/comm" 2>/dev/null) ${p#/proc/} $(cat "$p/wchan" 2>/dev/null)"
+      sed 's/^/      /' "$p/stack" 2>/dev/null | head -n 8
+    done >/dev/console
+    kill -9 "$pid"
+  fi
+  wait "$pid"
+}
 mkdir -p /srv/host && echo original >/srv/host/victim
 
 # run MODE CMD...: CMD's first output line in a sandbox with --guard MODE.
 run() {
   local mode=$1
   shift
-  $M run --guard "$mode" --session "battery-$mode" "$@" 2>/dev/null | head -n 1
+  M run --guard "$mode" --session "battery-$mode" "$@" 2>/dev/null | head -n 1
 }
 
 exec 3>>/srv/host/victim
@@ -26,7 +44,7 @@ echo "mount bpf=$(run bpf -- "$E" mount /srv/host/dir) off=$(run off -- "$E" mou
 
 sleep 1000 & s1=$!
 sleep 1000 & s2=$!
-echo "kill-outside bpf=$("$E" pidfd $s1 5 $M run --guard bpf --session battery-bpf --pass-fd 5 -- "$E" kill-pidfd 5 2>/dev/null | head -n 1) off=$("$E" pidfd $s2 5 $M run --guard off --session battery-off --pass-fd 5 -- "$E" kill-pidfd 5 2>/dev/null | head -n 1)"
+echo "kill-outside bpf=$("$E" pidfd $s1 5 "$MBX" run --guard bpf --session battery-bpf --pass-fd 5 -- "$E" kill-pidfd 5 2>/dev/null | head -n 1) off=$("$E" pidfd $s2 5 "$MBX" run --guard off --session battery-off --pass-fd 5 -- "$E" kill-pidfd 5 2>/dev/null | head -n 1)"
 sleep 0.2
 echo "sleepers $(kill -0 $s1 2>/dev/null && echo alive || echo dead) $(kill -0 $s2 2>/dev/null && echo alive || echo dead)"
 kill $s1 $s2 2>/dev/null
@@ -34,7 +52,7 @@ kill $s1 $s2 2>/dev/null
 echo "bpf-syscall bpf=$(run bpf -- "$E" bpf) off=$(run off -- "$E" bpf)"
 echo "work bpf=$(run bpf -- sh -c 'mkdir -p /srv/host/new && echo w >/srv/host/new/f && cat /srv/host/new/f >/dev/null &&
   echo x >/tmp/x && echo y >/dev/null && ls /srv/host >/dev/null && echo fine')"
-echo "summary $($M run --guard bpf --session battery-sum -- "$E" mount /srv/host/dir 2>&1 >/dev/null | grep 'guard denied')"
+echo "summary $(M run --guard bpf --session battery-sum -- "$E" mount /srv/host/dir 2>&1 >/dev/null | grep 'guard denied')"
 # Network: a listener on the host's loopback, outside the sandbox.
 "$E" listen 7001 >/tmp/listen.out &
 l1=$!
@@ -47,6 +65,6 @@ echo "net-none tcp=$(run bpf --net none -- "$E" connect 127.0.0.1 7001) udp=$(ru
 echo "net-host bpf=$(run bpf --net host -- "$E" connect 127.0.0.1 7001)"
 kill $l1 $l2 2>/dev/null
 echo "--- mbx log battery-bpf"
-$M log battery-bpf
+M log battery-bpf
 echo "--- mbx log --json battery-bpf"
-$M log --json battery-bpf
+M log --json battery-bpf
