@@ -225,11 +225,6 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
             throw UserError(sys_error("open", session.path() + "/log"));
         }
         log.reset(fd);
-        guard->start_events([fd, &denials](const std::string& line, bool denied) {
-            std::string l = line + "\n";
-            (void)!::write(fd, l.data(), l.size());
-            if (denied) ++denials;
-        });
     }
 
     if (net.needs_guard() && !guard) {
@@ -350,6 +345,15 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     std::thread loop([&server, &served, fd = std::move(fuse_fd)]() mutable {
         served.set_value(server.serve(std::move(fd)));
     });
+    // The events thread starts only now: mbx must be single-threaded when it
+    // clones the sandbox (a lock held by another thread would stay held in
+    // the child). Nothing is marked before enroll_sandbox, so nothing is missed.
+    if (guard)
+        guard->start_events([fd = log.get(), &denials](const std::string& line, bool denied) {
+            std::string l = line + "\n";
+            (void)!::write(fd, l.data(), l.size());
+            if (denied) ++denials;
+        });
     bool confined = !guard || enroll_sandbox(*guard, ours.get(), child, net);
 
     int code = reap();

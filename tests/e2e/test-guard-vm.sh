@@ -22,7 +22,9 @@ e2e_init
 # failed (status 125: no status from the guest, e.g. a TCG stall); the script's
 # own failures are not retried.
 in_vm() {
-  local E2E_CMD_TIMEOUT=840  # a boot with a battery of runs under TCG
+  # A boot with the whole battery takes about 2.5 minutes under TCG.
+  local E2E_CMD_TIMEOUT=700
+  export MBX_VM_TIMEOUT=300
   capture_raw bash "$REPO/tests/vm/vm.sh" "$@"
   if [ "$RC" = 125 ]; then
     note "the VM failed (no status from the guest); booting it once more"
