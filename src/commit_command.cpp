@@ -91,8 +91,8 @@ Finished complete(SessionStore& store, Session&& s, commit::Journal& j) {
     return f;
 }
 
-// The review of mbx commit -i: y/n/d/a/q per entry, on the terminal.
-std::set<std::string> review(const SessionScan& scan) {
+// The review of mbx commit -i: y/n/d/a/q per entry within the filters, on the terminal.
+std::set<std::string> review(const SessionScan& scan, const std::vector<std::string>& filters) {
     int fd = ::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) throw UserError("-i needs a terminal to ask on: run it from one, or commit without -i");
     FILE* tty = ::fdopen(fd, "r+");
@@ -103,6 +103,7 @@ std::set<std::string> review(const SessionScan& scan) {
     std::set<std::string> yes;
     bool all = false;
     for (auto& c : scan.changes) {
+        if (!path_selected(c.path, filters)) continue;
         if (all) {
             yes.insert(c.path);
             continue;
@@ -230,12 +231,11 @@ int cmd_commit(SessionStore& store, const CommitArgs& a) {
     in.host_root = scan.host.get();
     std::vector<std::string> filters = args.paths;
     if (a.interactive) {
-        SessionScan shown = scan_session(s.path(), s.meta(), filters);
-        if (shown.changes.empty()) {
+        if (scan.changes.empty()) {
             std::fprintf(stderr, "mbx: session %s: nothing to commit\n", name.c_str());
             return 0;
         }
-        std::set<std::string> yes = review(shown);
+        std::set<std::string> yes = review(scan, filters);
         in.selected = [yes](const commit::Change& c) { return yes.count(c.path) > 0; };
     } else if (!filters.empty()) {
         in.selected = [filters](const commit::Change& c) { return path_selected(c.path, filters); };
@@ -278,8 +278,8 @@ int cmd_revert(SessionStore& store, const RevertArgs& a) {
     } else {
         int64_t best = -1;
         auto consider = [&](const std::string& n, bool ret) {
-            std::string p = store.home() + "/" + (ret ? std::string(SessionStore::kRetiredDir) + "/" : "") + n + "/" +
-                            commit::kRevertDir + "/plan.json";
+            std::string p = (ret ? store.retired_path(n) : store.home() + "/" + n) + "/" + commit::kRevertDir +
+                            "/plan.json";
             struct stat st;
             if (::stat(p.c_str(), &st) != 0) return;
             int64_t t = sys::to_ns(st.st_mtim);

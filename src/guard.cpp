@@ -26,9 +26,7 @@
 
 namespace mbx {
 
-namespace {
-
-bool bpf_in_lsm_list() {
+bool bpf_lsm_listed() {
     std::ifstream in("/sys/kernel/security/lsm");
     std::string list;
     std::getline(in, list);
@@ -37,10 +35,6 @@ bool bpf_in_lsm_list() {
         if (name == "bpf") return true;
     return false;
 }
-
-}  // namespace
-
-bool bpf_lsm_listed() { return bpf_in_lsm_list(); }
 
 #ifdef MBX_HAVE_GUARD
 
@@ -99,7 +93,7 @@ std::string how_to_fix(bool listed, int err) {
 GuardProbe probe_guard() {
     GuardProbe p;
     p.built = true;
-    p.lsm_listed = bpf_in_lsm_list();
+    p.lsm_listed = bpf_lsm_listed();
     int err = 0;
     const char* step = "";
     ::guard* s = open_guard(err, step);
@@ -117,7 +111,7 @@ std::unique_ptr<Guard> Guard::load() {
     int err = 0;
     const char* step = "";
     ::guard* s = open_guard(err, step);
-    if (!s) throw UserError("BPF LSM guard unavailable (" + std::string(step) + "): " + how_to_fix(bpf_in_lsm_list(), err));
+    if (!s) throw UserError("BPF LSM guard unavailable (" + std::string(step) + "): " + how_to_fix(bpf_lsm_listed(), err));
     return std::unique_ptr<Guard>(new Guard(static_cast<Skeleton*>(s)));
 }
 
@@ -207,7 +201,7 @@ Guard::Guard(Skeleton* s) : skel_(s) {}
 
 GuardProbe probe_guard() {
     GuardProbe p;
-    p.lsm_listed = bpf_in_lsm_list();
+    p.lsm_listed = bpf_lsm_listed();
     p.failure = "this mbx was built without the guard";
     p.fix = "build with meson -Dguard=enabled (needs clang, bpftool and libbpf)";
     return p;

@@ -16,7 +16,7 @@ namespace mbx {
 std::string session_log_path(const SessionStore& store, const std::string& name) {
     std::string live = store.home() + "/" + name;
     if (::access(live.c_str(), F_OK) == 0) return live + "/log";
-    return store.home() + "/" + SessionStore::kRetiredDir + "/" + name + "/log";
+    return store.retired_path(name) + "/log";
 }
 
 namespace {

@@ -348,7 +348,7 @@ void SessionStore::retire(Session&& s) {
 
 Session SessionStore::open_retired(const std::string& name) {
     check_name(name);
-    std::string path = home_ + "/" + kRetiredDir + "/" + name;
+    std::string path = retired_path(name);
     struct stat st;
     if (::stat(path.c_str(), &st) != 0) throw UserError("no session '" + name + "' with a commit to revert: see 'mbx list'");
     UniqueFd dir = lock_dir(name, path);

@@ -87,6 +87,8 @@ public:
     // Opens (locked) a retired session, for mbx revert.
     Session open_retired(const std::string& name);
     void remove_retired(Session&& s);
+    // The directory a retired session moved to.
+    std::string retired_path(const std::string& name) const { return home_ + "/" + kRetiredDir + "/" + name; }
     // Names of the retired sessions.
     std::vector<std::string> retired() const;
 
