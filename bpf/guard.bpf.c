@@ -7,10 +7,13 @@
  * task its parent's mark (failing the fork if it cannot: fail closed). For a
  * marked task the hooks below deny with -EPERM, and report through the ring
  * buffer: writes to anything but the sandbox's own superblocks (its FUSE view,
- * its tmpfs mounts) and a short allowlist (pipes, sockets, anonymous inodes,
- * ptys, /dev/null and friends) -- also through descriptors opened before the
- * mark or received later; the mount family; ptrace of and signals to tasks of
- * other sandboxes or none; kernel modules, kexec, bpf() and perf_event_open.
+ * its tmpfs mounts), what lies beneath its --bind roots and a short allowlist
+ * (pipes, sockets, anonymous inodes, ptys, /dev/null and friends) -- also
+ * through descriptors opened before the mark or received later; the mount
+ * family; ptrace of and signals to tasks of other sandboxes or none; kernel
+ * modules (also the ones the kernel would autoload for it), kexec, bpf() and
+ * perf_event_open; exec of what --exec-allow/--exec-deny exclude; connect,
+ * bind and sendto outside --net. Every exec is audited with its argv.
  * Unmarked tasks are never affected. The guard only denies. */
 #include "vmlinux.h"
 
@@ -53,6 +56,20 @@ struct {
     __type(key, __u32);
     __type(value, struct mbx_guard_policy);
 } policies SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, MBX_GUARD_MAX_BINDS);
+    __type(key, struct mbx_guard_bind_key);
+    __type(value, __u8);
+} bind_roots SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, MBX_GUARD_MAX_EXEC);
+    __type(key, struct mbx_guard_exec_key);
+    __type(value, __u8);
+} exec_rules SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -150,8 +167,40 @@ static __always_inline bool policy_allows(__u32 sandbox, __u32 dev, __u64 ino)
     return false;
 }
 
-/* May the sandbox change this inode (its data, or its entries if a directory)? */
-static __always_inline bool inode_writable(__u32 sandbox, struct inode *inode)
+/* Is d (or a directory above it, up to MBX_GUARD_BIND_DEPTH levels) one of
+ * the sandbox's bind roots? Deeper paths are refused: fail closed. */
+static __always_inline bool beneath_bind(__u32 sandbox, struct dentry *d)
+{
+    struct mbx_guard_bind_key k = {.sandbox = sandbox};
+    for (int i = 0; i < MBX_GUARD_BIND_DEPTH && d; i++) {
+        struct inode *in = BPF_CORE_READ(d, d_inode);
+        if (in) {
+            k.dev = BPF_CORE_READ(in, i_sb, s_dev);
+            k.ino = BPF_CORE_READ(in, i_ino);
+            if (bpf_map_lookup_elem(&bind_roots, &k))
+                return true;
+        }
+        struct dentry *parent = BPF_CORE_READ(d, d_parent);
+        if (parent == d)
+            return false; /* the file system's root */
+        d = parent;
+    }
+    return false;
+}
+
+/* Its own superblocks, single files, or beneath a bind root (d: the dentry
+ * the object was reached through, for the walk up). */
+static __always_inline bool sandbox_owns(__u32 sandbox, struct inode *inode, struct dentry *d)
+{
+    if (inode && policy_allows(sandbox, BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino)))
+        return true;
+    struct mbx_guard_policy *p = bpf_map_lookup_elem(&policies, &sandbox);
+    return p && p->has_binds && beneath_bind(sandbox, d);
+}
+
+/* May the sandbox change this inode (its data, or its entries if a
+ * directory)? d: the dentry it was reached through. */
+static __always_inline bool inode_writable(__u32 sandbox, struct inode *inode, struct dentry *d)
 {
     if (!inode)
         return false;
@@ -169,13 +218,14 @@ static __always_inline bool inode_writable(__u32 sandbox, struct inode *inode)
             rdev == MKDEV(1, 9) || rdev == MKDEV(5, 0) || rdev == MKDEV(5, 2))
             return true;
     }
-    return policy_allows(sandbox, BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino));
+    return sandbox_owns(sandbox, inode, d);
 }
 
+/* d: the entry being made or removed in dir (the walk starts at dir). */
 static __always_inline int check_dir(enum mbx_guard_hook hook, struct inode *dir, struct dentry *d)
 {
     __u32 sb = current_sandbox();
-    if (!sb || inode_writable(sb, dir))
+    if (!sb || inode_writable(sb, dir, BPF_CORE_READ(d, d_parent)))
         return 0;
     return deny_dentry(sb, hook, d);
 }
@@ -183,7 +233,7 @@ static __always_inline int check_dir(enum mbx_guard_hook hook, struct inode *dir
 static __always_inline int check_dentry(enum mbx_guard_hook hook, struct dentry *d)
 {
     __u32 sb = current_sandbox();
-    if (!sb || inode_writable(sb, BPF_CORE_READ(d, d_inode)))
+    if (!sb || inode_writable(sb, BPF_CORE_READ(d, d_inode), d))
         return 0;
     return deny_dentry(sb, hook, d);
 }
@@ -195,8 +245,7 @@ static __always_inline int check_metadata(enum mbx_guard_hook hook, struct dentr
     __u32 sb = current_sandbox();
     if (!sb)
         return 0;
-    struct inode *i = BPF_CORE_READ(d, d_inode);
-    if (i && policy_allows(sb, BPF_CORE_READ(i, i_sb, s_dev), BPF_CORE_READ(i, i_ino)))
+    if (sandbox_owns(sb, BPF_CORE_READ(d, d_inode), d))
         return 0;
     return deny_dentry(sb, hook, d);
 }
@@ -207,7 +256,7 @@ int BPF_PROG(file_open, struct file *file)
     if (!(file->f_mode & FMODE_WRITE))
         return 0;
     __u32 sb = current_sandbox();
-    if (!sb || inode_writable(sb, file->f_inode))
+    if (!sb || inode_writable(sb, file->f_inode, file->f_path.dentry))
         return 0;
     struct mbx_guard_event *e = new_event(sb, MBX_HOOK_FILE_OPEN, -EPERM);
     if (e) {
@@ -403,10 +452,20 @@ int BPF_PROG(task_kill, struct task_struct *p, struct kernel_siginfo *info, int 
 
 /* ---- the kernel itself */
 
+/* A module the kernel would load on the sandbox's behalf (a socket of an
+ * unloaded protocol family, say): the usual way in for a kernel exploit. */
 SEC("lsm/kernel_module_request")
 int BPF_PROG(kernel_module_request, char *kmod_name)
 {
-    return deny_if_marked(MBX_HOOK_MODULE);
+    __u32 sb = current_sandbox();
+    if (!sb)
+        return 0;
+    struct mbx_guard_event *e = new_event(sb, MBX_HOOK_MODULE, -EPERM);
+    if (e) {
+        bpf_probe_read_kernel_str(e->path, sizeof(e->path), kmod_name);
+        bpf_ringbuf_submit(e, 0);
+    }
+    return -EPERM;
 }
 
 SEC("lsm/kernel_read_file")
@@ -437,6 +496,49 @@ SEC("lsm/perf_event_open")
 int BPF_PROG(perf_event_open, struct perf_event_attr *attr, int type)
 {
     return deny_if_marked(MBX_HOOK_PERF);
+}
+
+/* ---- exec policy: the executable's path as the sandbox sees it (symlinks
+ * resolved: bprm->file is what runs; a script and then its interpreter each
+ * come here). Sleepable: bpf_d_path is allowed in this hook only so. */
+
+SEC("lsm.s/bprm_check_security")
+int BPF_PROG(bprm_check_security, struct linux_binprm *bprm)
+{
+    __u32 sb = current_sandbox();
+    if (!sb)
+        return 0;
+    struct mbx_guard_policy *p = bpf_map_lookup_elem(&policies, &sb);
+    if (!p)
+        return -EPERM;
+    __u32 mode = p->exec_mode;
+    if (!mode)
+        return 0;
+    struct mbx_guard_exec_key k;
+    __builtin_memset(&k, 0, sizeof k);
+    k.sandbox = sb;
+    long n = bpf_d_path((struct path *)&bprm->file->f_path, k.path, sizeof k.path);
+    /* d_path builds the name at the end of the buffer and moves it to the
+     * front: what follows its NUL is left over, and the key must be padded. */
+    for (int i = 0; i < MBX_GUARD_PATH_LEN; i++)
+        if (i >= n)
+            k.path[i] = 0;
+    __u8 *rule = n > 0 ? bpf_map_lookup_elem(&exec_rules, &k) : 0;
+    if (rule && *rule == MBX_EXEC_DENY)
+        goto deny;
+    if ((mode & MBX_EXEC_ALLOWLIST) && !(rule && *rule == MBX_EXEC_ALLOW))
+        goto deny;
+    return 0;
+deny:;
+    struct mbx_guard_event *e = new_event(sb, MBX_HOOK_EXEC_DENIED, -EPERM);
+    if (e) {
+        if (n > 0)
+            __builtin_memcpy(e->path, k.path, sizeof e->path);
+        else
+            bpf_probe_read_kernel_str(e->path, sizeof(e->path), bprm->filename);
+        bpf_ringbuf_submit(e, 0);
+    }
+    return -EPERM;
 }
 
 /* ---- audit: every exec, with its argv (after the new image is set up: the

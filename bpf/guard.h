@@ -8,6 +8,9 @@
 #define MBX_GUARD_MAX_DEVS 16      /* writable superblocks per sandbox */
 #define MBX_GUARD_MAX_FILES 8      /* single writable files per sandbox */
 #define MBX_GUARD_MAX_NET_RULES 16 /* --net allow= entries */
+#define MBX_GUARD_MAX_BINDS 1024   /* bind roots, all sandboxes together */
+#define MBX_GUARD_BIND_DEPTH 64    /* directories walked up to find a bind root */
+#define MBX_GUARD_MAX_EXEC 4096    /* exec rules, all sandboxes together */
 
 enum mbx_guard_net_mode {
     MBX_NET_HOST = 0,     /* no checks */
@@ -40,9 +43,36 @@ struct mbx_guard_policy {
         unsigned long long ino;
     } writable_file[MBX_GUARD_MAX_FILES];
     unsigned int n_files;
+    /* Has the sandbox bind roots (a subtree of a host file system it may
+     * write, in the bind_roots map)? */
+    unsigned int has_binds;
+    /* Exec rules (exec_rules map): MBX_EXEC_* bits. */
+    unsigned int exec_mode;
     unsigned int net_mode; /* enum mbx_guard_net_mode */
     unsigned int n_net_rules;
     struct mbx_guard_net_rule net_rules[MBX_GUARD_MAX_NET_RULES];
+};
+
+/* A directory (or file) of a host file system that a sandbox may write
+ * beneath (--bind): it shares its superblock with the rest of the host, so
+ * the whole superblock is not writable, only what lies under this root. */
+struct mbx_guard_bind_key {
+    unsigned int sandbox;
+    unsigned int dev; /* kernel encoding */
+    unsigned long long ino;
+};
+
+enum mbx_guard_exec_mode {
+    MBX_EXEC_DENYLIST = 1,  /* some paths are denied (value MBX_EXEC_DENY) */
+    MBX_EXEC_ALLOWLIST = 2, /* only paths with value MBX_EXEC_ALLOW run */
+};
+#define MBX_EXEC_ALLOW 1
+#define MBX_EXEC_DENY 2
+
+/* An executable's path as the sandbox sees it, symlinks resolved, NUL-padded. */
+struct mbx_guard_exec_key {
+    unsigned int sandbox;
+    char path[MBX_GUARD_PATH_LEN];
 };
 
 /* Per task: which sandbox it belongs to (0: none). Inherited by children. */
@@ -79,6 +109,7 @@ enum mbx_guard_hook {
     MBX_HOOK_CONNECT,
     MBX_HOOK_BIND,
     MBX_HOOK_SENDMSG,
+    MBX_HOOK_EXEC_DENIED,    /* an exec refused by --exec-allow / --exec-deny */
 };
 
 struct mbx_guard_event {

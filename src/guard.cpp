@@ -166,27 +166,45 @@ namespace {
 unsigned kernel_dev(uint64_t dev) { return unsigned((major(dev) << 20) | minor(dev)); }
 }  // namespace
 
-void Guard::enroll(int pidfd, uint32_t id, const std::vector<uint64_t>& writable, const std::vector<FileId>& files,
-                   const NetPolicy& net) {
+void Guard::enroll(int pidfd, uint32_t id, const Policy& policy) {
+    auto fail = [](const char* what) {
+        throw UserError(std::string("guard: cannot set the sandbox's ") + what + ": " + std::strerror(errno));
+    };
     mbx_guard_policy p{};
-    p.net_mode = net.mode;
-    for (auto& r : net.rules)
+    p.net_mode = policy.net.mode;
+    for (auto& r : policy.net.rules)
         if (p.n_net_rules < MBX_GUARD_MAX_NET_RULES) p.net_rules[p.n_net_rules++] = r;
-    for (uint64_t dev : writable) {
+    for (uint64_t dev : policy.writable_devs) {
         unsigned k = kernel_dev(dev);
         if (std::find(p.writable_dev, p.writable_dev + p.n_writable, k) != p.writable_dev + p.n_writable) continue;
         if (p.n_writable >= MBX_GUARD_MAX_DEVS)
-            throw UserError("more than " + std::to_string(MBX_GUARD_MAX_DEVS) +
-                            " writable file systems for the guard: use fewer --bind paths");
+            throw UserError("more than " + std::to_string(MBX_GUARD_MAX_DEVS) + " writable file systems for the guard");
         p.writable_dev[p.n_writable++] = k;
     }
-    for (auto& f : files) {
+    for (auto& f : policy.writable_files) {
         if (p.n_files >= MBX_GUARD_MAX_FILES) break;
         p.writable_file[p.n_files].dev = kernel_dev(f.dev);
         p.writable_file[p.n_files++].ino = f.ino;
     }
-    if (bpf_map__update_elem(skel_->maps.policies, &id, sizeof id, &p, sizeof p, BPF_ANY) < 0)
-        throw UserError(std::string("guard: cannot set the sandbox's policy: ") + std::strerror(errno));
+    for (auto& b : policy.bind_roots) {
+        mbx_guard_bind_key k{id, kernel_dev(b.dev), b.ino};
+        uint8_t one = 1;
+        if (bpf_map__update_elem(skel_->maps.bind_roots, &k, sizeof k, &one, sizeof one, BPF_ANY) < 0)
+            fail("--bind paths");
+        p.has_binds = 1;
+    }
+    auto add_exec = [&](const std::string& path, uint8_t rule) {
+        mbx_guard_exec_key k{};
+        k.sandbox = id;
+        std::memcpy(k.path, path.data(), std::min(path.size(), sizeof k.path - 1));
+        if (bpf_map__update_elem(skel_->maps.exec_rules, &k, sizeof k, &rule, sizeof rule, BPF_ANY) < 0)
+            fail("exec rules");
+    };
+    for (auto& a : policy.exec.allow) add_exec(a, MBX_EXEC_ALLOW);
+    for (auto& d : policy.exec.deny) add_exec(d, MBX_EXEC_DENY);  // after: deny wins
+    if (!policy.exec.allow.empty()) p.exec_mode |= MBX_EXEC_ALLOWLIST;
+    if (!policy.exec.deny.empty()) p.exec_mode |= MBX_EXEC_DENYLIST;
+    if (bpf_map__update_elem(skel_->maps.policies, &id, sizeof id, &p, sizeof p, BPF_ANY) < 0) fail("policy");
     mbx_guard_mark m{id};
     if (bpf_map__update_elem(skel_->maps.marks, &pidfd, sizeof pidfd, &m, sizeof m, BPF_NOEXIST) < 0)
         throw UserError(std::string("guard: cannot mark the sandbox: ") + std::strerror(errno));
@@ -214,7 +232,7 @@ std::unique_ptr<Guard> Guard::load() {
 
 Guard::~Guard() = default;
 
-void Guard::enroll(int, uint32_t, const std::vector<uint64_t>&, const std::vector<FileId>&, const NetPolicy&) {}
+void Guard::enroll(int, uint32_t, const Policy&) {}
 void Guard::start_events(EventSink) {}
 void Guard::stop_events() {}
 

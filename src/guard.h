@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "src/exec_policy.h"
 #include "src/net_policy.h"
 
 namespace mbx {
@@ -37,12 +38,18 @@ public:
     struct FileId {
         uint64_t dev, ino;
     };
+    // What one sandbox may do besides the built-in allowlist (pipes, sockets,
+    // ptys, /dev/null and friends).
+    struct Policy {
+        std::vector<uint64_t> writable_devs;  // whole file systems (st_dev): its view, its tmpfs mounts
+        std::vector<FileId> writable_files;   // single files: its stdin, stdout, stderr
+        std::vector<FileId> bind_roots;       // everything beneath these (--bind)
+        NetPolicy net;
+        ExecPolicy exec;
+    };
     // Confines the process behind pidfd (and every task it creates from now
-    // on) as sandbox `id`, which may write only to the superblocks `writable`
-    // (st_dev values), the files `files` and the built-in allowlist, and use
-    // the network as `net` says.
-    void enroll(int pidfd, uint32_t id, const std::vector<uint64_t>& writable, const std::vector<FileId>& files,
-                const NetPolicy& net);
+    // on) as sandbox `id`.
+    void enroll(int pidfd, uint32_t id, const Policy& policy);
 
     // One audit record or denial, as a JSON line of the session's log (see mbx-log(1)).
     using EventSink = std::function<void(const std::string& json_line, bool denied)>;

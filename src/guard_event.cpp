@@ -43,6 +43,7 @@ const char* hook_name(unsigned hook) {
         case MBX_HOOK_CONNECT: return "connect";
         case MBX_HOOK_BIND: return "bind";
         case MBX_HOOK_SENDMSG: return "sendmsg";
+        case MBX_HOOK_EXEC_DENIED: return "exec";
     }
     return "unknown";
 }
@@ -95,6 +96,19 @@ std::string event_json(const mbx_guard_event& e, int64_t boot_to_unix) {
         j["argv"] = argv;
     }
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);  // one line
+}
+
+std::string denial_json(unsigned hook, int pid, const std::string& comm, const std::string& path) {
+    mbx_guard_event e{};
+    struct timespec b;
+    ::clock_gettime(CLOCK_BOOTTIME, &b);
+    e.time_ns = uint64_t(b.tv_sec) * 1000000000 + uint64_t(b.tv_nsec);
+    e.hook = hook;
+    e.pid = pid;
+    e.error = -EPERM;
+    std::memcpy(e.comm, comm.data(), std::min(comm.size(), sizeof e.comm - 1));
+    std::memcpy(e.path, path.data(), std::min(path.size(), sizeof e.path - 1));
+    return event_json(e, boot_to_unix_ns());
 }
 
 std::string event_text(const std::string& line) {

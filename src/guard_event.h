@@ -13,6 +13,8 @@ const char* hook_name(unsigned hook);  // "file_open", "exec", ...
 // boot_to_unix_ns: add to a CLOCK_BOOTTIME time to get unix time.
 std::string event_json(const mbx_guard_event& e, int64_t boot_to_unix_ns);
 int64_t boot_to_unix_ns();
+// A denial made in user space (mbx's mknod emulation), in the same form.
+std::string denial_json(unsigned hook, int pid, const std::string& comm, const std::string& path);
 
 // One log line for people: "12:03:04 denied file_open /etc/passwd (pid 7 sh)".
 std::string event_text(const std::string& json_line);

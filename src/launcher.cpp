@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstdio>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "commit/change_scan.h"
@@ -27,6 +28,7 @@
 #include "src/error.h"
 #include "src/fd_passing.h"
 #include "src/guard.h"
+#include "src/guard_event.h"
 #include "src/id_map.h"
 #include "src/sandbox.h"
 #include "src/summary.h"
@@ -104,9 +106,9 @@ void reclaim_terminal() {
 }
 
 // Confines the sandbox's init (it waits for this before running the command)
-// with the writable file systems it reports; kills it if that fails.
-// Returns false if the sandbox could not be confined (it is killed then).
-bool enroll_sandbox(Guard& guard, int sock, pid_t child, const NetPolicy& net) {
+// with policy and the writable file systems it reports; kills it if that
+// fails. Returns false if the sandbox could not be confined (it is killed then).
+bool enroll_sandbox(Guard& guard, int sock, pid_t child, Guard::Policy policy) {
     std::string msg;
     // The init reports once its mounts are made; a stuck one must not hang mbx.
     struct timeval tv{60, 0};
@@ -119,24 +121,41 @@ bool enroll_sandbox(Guard& guard, int sock, pid_t child, const NetPolicy& net) {
         return false;
     }
     if (!msg.starts_with("R")) return true;
-    std::vector<uint64_t> devs;
     std::istringstream in(msg.substr(1));
-    for (uint64_t d; in >> d;) devs.push_back(d);
+    for (std::string tok; in >> tok;) {
+        unsigned long long dev = 0, ino = 0;
+        if (std::sscanf(tok.c_str(), "d:%llu", &dev) == 1) policy.writable_devs.push_back(dev);
+        else if (std::sscanf(tok.c_str(), "b:%llu:%llu", &dev, &ino) == 2) policy.bind_roots.push_back({dev, ino});
+    }
     int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child, 0));
     try {
         if (pidfd < 0) throw UserError(sys_error("pidfd_open", std::to_string(child)));
         UniqueFd pf(pidfd);
         // Its standard input, output and error stay writable (mbx run > log).
-        std::vector<Guard::FileId> stdio;
         for (int fd = 0; fd <= 2; ++fd)
-            if (auto st = sys::stat_fd(fd)) stdio.push_back({st->st_dev, st->st_ino});
-        guard.enroll(pf.get(), static_cast<uint32_t>(child), devs, stdio, net);
+            if (auto st = sys::stat_fd(fd)) policy.writable_files.push_back({st->st_dev, st->st_ino});
+        guard.enroll(pf.get(), static_cast<uint32_t>(child), policy);
         send_msg(sock, "E");
         return true;
     } catch (const UserError& e) {
         std::fprintf(stderr, "mbx: %s; the command was not run\n", e.what());
         ::kill(child, SIGKILL);
         return false;
+    }
+}
+
+// "D PID COMM\nPATH" from the sandbox's init: a mknod it refused.
+void log_refusals(int sock, const Guard::EventSink& sink) {
+    struct timeval none{0, 0};
+    ::setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+    for (std::string msg; recv_msg(sock, msg);) {
+        auto nl = msg.find('\n');
+        int pid = 0;
+        char comm[17] = "";
+        if (!msg.starts_with("D ") || nl == std::string::npos ||
+            std::sscanf(msg.c_str(), "D %d %16[^\n]", &pid, comm) < 1)
+            continue;
+        sink(denial_json(MBX_HOOK_INODE_MKNOD, pid, comm, msg.substr(nl + 1)), true);
     }
 }
 
@@ -150,6 +169,9 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     NetPolicy net = parse_net(opt.net);
     if (net.needs_guard() && opt.guard == "off")
         throw UserError("--net " + opt.net + " is enforced by the guard: drop --guard off");
+    ExecPolicy exec = parse_exec_policy(opt.exec_allow, opt.exec_deny);
+    if (!exec.empty() && opt.guard == "off")
+        throw UserError("--exec-allow and --exec-deny are enforced by the guard: drop --guard off");
     for (auto& p : opt.bind) {
         if (p.empty() || p[0] != '/') throw UserError("--bind " + p + ": give an absolute path");
         struct stat st;
@@ -227,9 +249,10 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
         log.reset(fd);
     }
 
-    if (net.needs_guard() && !guard) {
+    if ((net.needs_guard() || !exec.empty()) && !guard) {
         drop_if_unused();
-        throw UserError("--net " + opt.net + " is enforced by the BPF LSM guard, which is not available here: " +
+        throw UserError(std::string(net.needs_guard() ? "--net " + opt.net : "--exec-allow/--exec-deny") +
+                        " is enforced by the BPF LSM guard, which is not available here: " +
                         (::geteuid() != 0 ? std::string("it needs root") : probe_guard().failure) + " (see mbx doctor)");
     }
 
@@ -348,15 +371,24 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     // The events thread starts only now: mbx must be single-threaded when it
     // clones the sandbox (a lock held by another thread would stay held in
     // the child). Nothing is marked before enroll_sandbox, so nothing is missed.
-    if (guard)
-        guard->start_events([fd = log.get(), &denials](const std::string& line, bool denied) {
-            std::string l = line + "\n";
-            (void)!::write(fd, l.data(), l.size());
-            if (denied) ++denials;
-        });
-    bool confined = !guard || enroll_sandbox(*guard, ours.get(), child, net);
+    std::mutex log_lock;
+    Guard::EventSink to_log = [fd = log.get(), &denials, &log_lock](const std::string& line, bool denied) {
+        std::string l = line + "\n";
+        std::lock_guard lock(log_lock);
+        (void)!::write(fd, l.data(), l.size());
+        if (denied) ++denials;
+    };
+    if (guard) guard->start_events(to_log);
+    Guard::Policy policy;
+    policy.net = net;
+    policy.exec = exec;
+    bool confined = !guard || enroll_sandbox(*guard, ours.get(), child, std::move(policy));
+    // The init's reports of what it refused in user space, until it ends.
+    std::thread reports;
+    if (guard && confined) reports = std::thread([sock = ours.get(), &to_log] { log_refusals(sock, to_log); });
 
     int code = reap();
+    if (reports.joinable()) reports.join();
     if (!confined) code = 125;  // mbx's failure, not the command's
     reclaim_terminal();
     // With the sandbox gone its mount namespace is gone and the connection ends.

@@ -24,6 +24,8 @@ struct RunOptions {
     // Descriptors besides stdin, stdout and stderr that the command inherits
     // (every other one is closed: the guard cannot revoke what it never saw).
     std::vector<int> pass_fds;
+    // --exec-allow / --exec-deny values (comma-separated paths; need the guard).
+    std::vector<std::string> exec_allow, exec_deny;
     std::vector<std::string> argv;
 };
 

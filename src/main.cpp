@@ -55,6 +55,13 @@ int main(int argc, char** argv) {
     c_run->add_option("--pass-fd", run.pass_fds, "Let CMD inherit this descriptor too (repeatable)")
         ->allow_extra_args(false)
         ->type_name("N");
+    c_run->add_option("--exec-allow", run.exec_allow,
+                      "Only these executables may run: full paths, comma-separated (repeatable; needs the guard)")
+        ->allow_extra_args(false)
+        ->type_name("PATH,...");
+    c_run->add_option("--exec-deny", run.exec_deny, "This executable may not run (repeatable; needs the guard)")
+        ->allow_extra_args(false)
+        ->type_name("PATH");
     c_run->add_flag("-i,--interactive", run.review, "Review the changes entry by entry when CMD exits (mbx commit -i)");
     c_run->footer("Usage: mbx run [OPTIONS] [--] CMD [ARGS...]\n"
                   "The command starts at -- or at the first argument that is not an option of run.\n"
@@ -123,7 +130,7 @@ int main(int argc, char** argv) {
                 break;
             }
             if (a == "--session" || a == "--net" || a == "--hide" || a == "--bind" || a == "--guard" ||
-                a == "--pass-fd")
+                a == "--pass-fd" || a == "--exec-allow" || a == "--exec-deny")
                 ++j;  // its value
         }
         break;

@@ -206,7 +206,16 @@ std::string status_field(pid_t pid, const char* key) {
     return {};
 }
 
-int emulate_mknod(int listener, const struct seccomp_notif& n) {
+// With the guard, a refusal is reported to mbx for the session's log
+// ("D PID PATH"): a device node outside the layer is an escape attempt.
+void report_refusal(int report, pid_t pid, const std::string& path) {
+    if (report < 0) return;
+    std::string comm = status_field(pid, "Name:");
+    comm.erase(0, comm.find_first_not_of(" \t"));
+    send_msg(report, "D " + std::to_string(pid) + " " + comm + "\n" + path);
+}
+
+int emulate_mknod(int listener, const struct seccomp_notif& n, int report) {
     pid_t pid = static_cast<pid_t>(n.pid);
     bool at = n.data.nr == __NR_mknodat;
     int dirfd = at ? static_cast<int>(n.data.args[0]) : AT_FDCWD;
@@ -228,7 +237,10 @@ int emulate_mknod(int listener, const struct seccomp_notif& n) {
 
     std::string uidline = status_field(pid, "Uid:");
     unsigned ruid = 1, euid = 1;
-    if (std::sscanf(uidline.c_str(), "%u %u", &ruid, &euid) != 2 || euid != 0) return EPERM;
+    if (std::sscanf(uidline.c_str(), "%u %u", &ruid, &euid) != 2 || euid != 0) {
+        report_refusal(report, pid, buf);
+        return EPERM;
+    }
     unsigned umask_v = 022;
     std::sscanf(status_field(pid, "Umask:").c_str(), "%o", &umask_v);
 
@@ -252,7 +264,10 @@ int emulate_mknod(int listener, const struct seccomp_notif& n) {
     UniqueFd parent(pfd);
     struct statfs sf;
     if (::fstatfs(parent.get(), &sf) < 0) return errno;
-    if (sf.f_type != kFuseSuperMagic) return EPERM;  // only the layer can hold device records
+    if (sf.f_type != kFuseSuperMagic) {  // only the layer can hold device records
+        report_refusal(report, pid, buf);
+        return EPERM;
+    }
     char value[4200];
     int vlen = std::snprintf(value, sizeof value, "%o %lu %s",
                              (mode & S_IFMT) | (mode & 07777 & ~umask_v), static_cast<unsigned long>(dev), name.c_str());
@@ -260,7 +275,7 @@ int emulate_mknod(int listener, const struct seccomp_notif& n) {
     return 0;
 }
 
-void serve_notification(int listener) {
+void serve_notification(int listener, int report) {
     struct seccomp_notif_sizes sizes {};
     if (::syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) < 0) return;
     std::string rq(std::max<size_t>(sizes.seccomp_notif, sizeof(seccomp_notif)), '\0');
@@ -271,7 +286,7 @@ void serve_notification(int listener) {
     r->id = n->id;
     r->val = 0;
     r->flags = 0;
-    r->error = -emulate_mknod(listener, *n);
+    r->error = -emulate_mknod(listener, *n, report);
     ::ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, r);  // ENOENT if the caller died meanwhile
 }
 
@@ -289,8 +304,9 @@ void serve_notification(int listener) {
 }
 
 // pid 1 of the sandbox: waits for the command, reaps everything, relays
-// SIGTERM/SIGHUP to the whole sandbox, answers mknod notifications.
-[[noreturn]] void init_loop(pid_t cmd, int listener, int sfd) {
+// SIGTERM/SIGHUP to the whole sandbox, answers mknod notifications (and
+// reports refusals on `report`, the socket to mbx, when the guard is on).
+[[noreturn]] void init_loop(pid_t cmd, int listener, int sfd, int report) {
     int code = 0;
     for (;;) {
         struct pollfd p[2] = {{sfd, POLLIN, 0}, {listener, POLLIN, 0}};
@@ -299,7 +315,7 @@ void serve_notification(int listener) {
             if (errno == EINTR) continue;
             ::_exit(125);
         }
-        if (listener >= 0 && (p[1].revents & POLLIN)) serve_notification(listener);
+        if (listener >= 0 && (p[1].revents & POLLIN)) serve_notification(listener, report);
         if (!(p[0].revents & POLLIN)) continue;
         struct signalfd_siginfo si;
         if (::read(sfd, &si, sizeof si) != sizeof si) continue;
@@ -321,22 +337,27 @@ void serve_notification(int listener) {
 
 }  // namespace
 
-// Reports the file systems the sandbox may write (its view, its tmpfs
-// mounts, the --bind paths) and waits until the launcher has confined this
+// Reports what the sandbox may write (its view and tmpfs mounts, whole; the
+// --bind paths, beneath) and waits until the launcher has confined this
 // process with the guard: no command runs unconfined.
 void await_guard(const SandboxPlan& plan, int sock) {
-    std::vector<std::string> writable = {"/", "/dev", "/dev/shm"};
-    if (!plan.keep_tmp) writable.insert(writable.end(), {"/tmp", "/var/tmp"});
-    writable.insert(writable.end(), plan.binds.begin(), plan.binds.end());
+    std::vector<std::string> own = {"/", "/dev", "/dev/shm"};
+    if (!plan.keep_tmp) own.insert(own.end(), {"/tmp", "/var/tmp"});
     std::string msg = "R";
-    for (auto& p : writable) {
+    auto stat_or_die = [](const std::string& p) {
         struct stat st;
         if (::stat(p.c_str(), &st) < 0) die("stat \"" + p + "\"");
-        msg += " " + std::to_string(st.st_dev);
+        return st;
+    };
+    for (auto& p : own) msg += " d:" + std::to_string(stat_or_die(p).st_dev);
+    // A --bind path shares its file system with the rest of the host: only
+    // what lies beneath it is writable.
+    for (auto& p : plan.binds) {
+        struct stat st = stat_or_die(p);
+        msg += " b:" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
     }
     std::string reply;
     if (!send_msg(sock, msg) || !recv_msg(sock, reply) || reply != "E") ::_exit(125);  // mbx said why
-    ::close(sock);
 }
 
 void sandbox_main(const SandboxPlan& plan, int sock) {
@@ -384,7 +405,10 @@ void sandbox_main(const SandboxPlan& plan, int sock) {
     if (::chdir("/") < 0) die("chdir /");
     if (plan.net_none) loopback_up();
     lock_mounts(plan);
-    if (plan.guard) await_guard(plan, sock);
+    if (plan.guard) {
+        await_guard(plan, sock);
+        ::fcntl(sock, F_SETFD, FD_CLOEXEC);  // kept by the init only, for reports
+    }
 
     if (plan.may_setgroups) ::setgroups(0, nullptr);
     if (::setresgid(plan.inside_gid, plan.inside_gid, plan.inside_gid) < 0) die("setresgid");
@@ -414,7 +438,7 @@ void sandbox_main(const SandboxPlan& plan, int sock) {
         listener.reset();
         exec_command(plan, oldmask);
     }
-    init_loop(cmd, listener ? listener.get() : -1, sfd);
+    init_loop(cmd, listener ? listener.get() : -1, sfd, plan.guard ? sock : -1);
 }
 
 }  // namespace mbx

@@ -34,8 +34,10 @@ struct SandboxPlan {
 // Runs in the child created with the new namespaces; never returns. sock is
 // the socket to the launcher: it first waits for "go" (id maps written),
 // then sends back the /dev/fuse descriptor it mounted ("F"); with the guard,
-// once its mounts are made it sends "R DEV..." (the st_dev of every file
-// system it may write) and waits for "E" (enrolled) before running the command.
+// once its mounts are made it sends "R d:DEV... b:DEV:INO..." (the st_dev of
+// every file system it may write, and the root of every --bind) and waits
+// for "E" (enrolled) before running the command; afterwards the init reports
+// the mknod calls it refused there ("D PID COMM\nPATH").
 [[noreturn]] void sandbox_main(const SandboxPlan& plan, int sock);
 
 }  // namespace mbx

@@ -4,13 +4,25 @@
 #  1. host: `mbx doctor` finds BPF LSM unusable by trying to load and attach the
 #     guard, and says why and how to fix it; its other checks pass.
 #  2. guest: `mbx doctor` loads and attaches the guard ("bpf lsm ok").
-#  3. guest, as real root inside `mbx run` (tests/vm/guard-battery.sh): a write
+#  3. guest, as real root inside `mbx run` (tests/vm/run.sh tests/vm/guard-battery.sh): a write
 #     through a descriptor opened before the sandbox (--pass-fd) and a mount of a
 #     tmpfs are denied with EPERM under --guard bpf and succeed under --guard off;
 #     ordinary work in the view, /tmp and /dev/null is unaffected; `mbx log` lists
 #     the denials and every exec with its argv (also as JSON lines); mbx run says
 #     how many operations the guard denied. (A signal to a process outside fails
 #     with EINVAL either way: the PID namespace already stops it.)
+#     With --bind DIR, a directory next to DIR on the same file system, reached
+#     through a descriptor, stays unwritable under the guard (not without it);
+#     DIR itself is written. A task joined into the sandbox's PID and user
+#     namespaces from outside (as nsenter does) cannot be ptraced or killed
+#     under the guard; it can without. Loading a module fails either way (no
+#     CAP_SYS_MODULE in the user namespace), but making the kernel autoload one
+#     (a PF_KEY socket) loads af_key without the guard and is denied, logged
+#     with the module's alias, with it. A block device node is refused outside
+#     the layer either way (mbx's mknod emulation) and kept in it.
+#     A make build and make install under the guard work, and mbx log lists
+#     their execs with argv; --exec-allow make,sh lets the build run and denies
+#     another program (logged); --exec-deny denies that one only.
 #     Network: --net allow=127.0.0.1:PORT lets a connect to that port through and
 #     denies another port; --net loopback allows the host's loopback only;
 #     --net none denies a TCP connect and a UDP sendto; each denial is logged.
@@ -18,17 +30,19 @@
 . "$(dirname "$0")/lib.sh"
 e2e_init
 
-# in_vm SCRIPT FILES...: tests/vm/vm.sh, booted a second time if the VM itself
-# failed (status 125: no status from the guest, e.g. a TCG stall); the script's
-# own failures are not retried.
+# in_vm RUNNER ARGS...: tests/vm/RUNNER (vm.sh, or run.sh with the build of
+# $MBX), booted a second time if the VM itself failed (status 125: no status
+# from the guest, e.g. a TCG stall); the script's own failures are not retried.
 in_vm() {
-  # A boot with the whole battery takes about 2.5 minutes under TCG.
-  local E2E_CMD_TIMEOUT=700
-  export MBX_VM_TIMEOUT=300
-  capture_raw bash "$REPO/tests/vm/vm.sh" "$@"
+  # A boot with the whole battery takes about 3 minutes under TCG.
+  local E2E_CMD_TIMEOUT=700 runner=$1
+  shift
+  export MBX_VM_TIMEOUT=300 MBX_BUILD_DIR
+  MBX_BUILD_DIR=$(dirname "$(dirname "$MBX")")
+  capture_raw bash "$REPO/tests/vm/$runner" "$@"
   if [ "$RC" = 125 ]; then
     note "the VM failed (no status from the guest); booting it once more"
-    capture_raw bash "$REPO/tests/vm/vm.sh" "$@"
+    capture_raw bash "$REPO/tests/vm/$runner" "$@"
   fi
 }
 
@@ -47,18 +61,13 @@ set -e
 cat /tmp/doctor.out
 grep -Eq '^bpf lsm +ok ' /tmp/doctor.out
 GUEST
-  in_vm "$T/guest.sh" "$MBX=/usr/local/bin/mbx"
+  in_vm vm.sh "$T/guest.sh" "$MBX=/usr/local/bin/mbx"
   assert_rc 0 "the guest's checks"
   assert_match "$OUT" '^bpf lsm +ok +the guard loads and attaches' "the guard loads in the guest"
 }
 
 part_battery() {
-  cc -static -O2 -o "$T/escape" "$REPO/tests/vm/escape.c"
-  cat >"$T/guest.sh" <<GUEST
-MBX=/usr/local/bin/mbx ESCAPE=/usr/local/bin/escape sh /usr/local/lib/guard-battery.sh
-GUEST
-  in_vm "$T/guest.sh" "$MBX=/usr/local/bin/mbx" "$T/escape=/usr/local/bin/escape" \
-    "$REPO/tests/vm/guard-battery.sh=/usr/local/lib/guard-battery.sh"
+  in_vm run.sh "$REPO/tests/vm/guard-battery.sh"
   assert_rc 0 "the guest's battery"
   assert_contains "$OUT" "inherited-fd bpf=Operation not permitted off=ok" "write through an inherited descriptor"
   assert_contains "$OUT" "victim original escaped" "only the unguarded write reached the host file"
@@ -77,6 +86,26 @@ GUEST
   assert_contains "$OUT" "net-host bpf=ok" "--net host under the guard"
   assert_match "$OUT" "denied connect 127\\.0\\.0\\.1:7002 \\(pid" "mbx log: the denied connect"
   assert_match "$OUT" "denied sendmsg 127\\.0\\.0\\.1:53 \\(pid" "mbx log: the denied datagram"
+  assert_contains "$OUT" "bind-outside bpf=Operation not permitted off=ok" "a host directory beside a --bind path"
+  assert_contains "$OUT" "bind-inside bpf=fine host=in" "the --bind path itself is written"
+  assert_contains "$OUT" "host-files allowed dir outside-off victim " "only the unguarded write created a file"
+  assert_match "$OUT" "denied create outside-bpf \\(pid" "mbx log: the create beside the bind"
+  assert_contains "$OUT" "outside-task bpf: ptrace=Operation not permitted kill=Operation not permitted" "ptrace and kill of a task outside, guarded"
+  assert_contains "$OUT" "outside-task off: ptrace=ok kill=ok" "the same without the guard"
+  assert_match "$OUT" "denied ptrace pid [0-9]+ \\(pid [0-9]+ escape\\)" "mbx log: the ptrace"
+  assert_match "$OUT" "denied kill pid [0-9]+ \\(pid [0-9]+ escape\\)" "mbx log: the kill"
+  assert_contains "$OUT" "module-load bpf=Operation not permitted off=Operation not permitted" "finit_module"
+  assert_match "$OUT" "module-autoload bpf=[^=]+ loaded=0 off=[^=]+ loaded=1" "module autoload: only without the guard"
+  assert_match "$OUT" "denied module net-pf-15 \\(pid" "mbx log: the module request"
+  assert_contains "$OUT" "mknod-blk tmp: bpf=Operation not permitted off=Operation not permitted layer: bpf=ok" "a block device node"
+  assert_match "$OUT" "denied mknod /tmp/sda \\(pid [0-9]+ escape\\)" "mbx log: the refused device node"
+  assert_contains "$OUT" "build bpf=hello from make host=ls: /usr/local/bin/hello: No such file or directory" "make and make install under the guard, into the layer"
+  assert_match "$OUT" "exec make -s install \\(pid" "mbx log: make install's exec"
+  assert_match "$OUT" "exec sed s/@GREETING@/hello from make/ hello.in \\(pid" "mbx log: a recipe's exec with argv"
+  assert_contains "$OUT" "exec-allow build=built other=rc=126" "--exec-allow: the build runs, another program does not"
+  assert_contains "$OUT" "exec-deny denied=rc=126 other=fine" "--exec-deny"
+  assert_match "$OUT" "denied exec /usr/local/bin/escape \\(pid" "mbx log: the denied exec"
+  assert_contains "$OUT" "exec-bad mbx: --exec-allow relative/path: give an absolute path" "a bad --exec-allow"
 }
 
 part "host" part_host

@@ -8,6 +8,16 @@
  *   escape connect ADDR PORT TCP connect to an IPv4 address
  *   escape udp ADDR PORT     send one UDP datagram (sendto) to an IPv4 address
  *   escape listen PORT       accept one TCP connection on 127.0.0.1:PORT (prints "listening")
+ *   escape write-at FD NAME  create NAME in the directory behind descriptor FD and write to it
+ *   escape af-key            open a PF_KEY socket (the kernel autoloads af_key.ko for it)
+ *   escape init-module FILE  load a kernel module
+ *   escape mknod-blk PATH    make a block device node (8:0)
+ *   escape await-intruder    wait (20 s at most) for a process named "intruder" to appear
+ *                            in this PID namespace, then ptrace-attach it and SIGKILL it:
+ *                            prints "ptrace=RESULT kill=RESULT"
+ *   escape intrude           find the process running "escape await-intruder", join its
+ *                            PID and user namespaces and leave a child there named
+ *                            "intruder" (not in its sandbox); prints the child's pid
  * Linked statically: it runs in the bare guest. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,10 +28,85 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+static int report(int r);
+static const char* result(int r) { return r < 0 ? strerror(errno) : "ok"; }
+
+/* The first process (other than this one) whose comm is name, or whose
+ * argv[1] is name when by_arg; 0 if none. */
+static int find_process(const char* name, int by_arg) {
+    DIR* d = opendir("/proc");
+    struct dirent* e;
+    int found = 0;
+    while (d && (e = readdir(d)) && !found) {
+        int pid = atoi(e->d_name);
+        if (pid <= 0 || pid == getpid()) continue;
+        char path[64], buf[256] = "";
+        snprintf(path, sizeof path, "/proc/%d/%s", pid, by_arg ? "cmdline" : "comm");
+        FILE* f = fopen(path, "r");
+        if (!f) continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        const char* field = buf;
+        if (by_arg) field = buf + strlen(buf) + 1 < buf + n ? buf + strlen(buf) + 1 : "";
+        else buf[strcspn(buf, "\n")] = 0;
+        if (strcmp(field, name) == 0) found = pid;
+    }
+    if (d) closedir(d);
+    return found;
+}
+
+static int await_intruder(void) {
+    int pid = 0;
+    for (int i = 0; i < 200 && !(pid = find_process("intruder", 0)); i++) usleep(100000);
+    if (!pid) {
+        printf("no intruder\n");
+        return 1;
+    }
+    int t = (int)ptrace(PTRACE_ATTACH, pid, 0, 0);
+    const char* traced = result(t);
+    if (t == 0) {
+        waitpid(pid, NULL, __WALL);
+        ptrace(PTRACE_DETACH, pid, 0, 0);
+    }
+    printf("ptrace=%s ", traced);
+    printf("kill=%s\n", result(kill(pid, SIGKILL)));
+    return 0;
+}
+
+static int intrude(void) {
+    int target = 0;
+    for (int i = 0; i < 200 && !(target = find_process("await-intruder", 1)); i++) usleep(100000);
+    if (!target) return report(-1);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/ns/pid", target);
+    int pidns = open(path, O_RDONLY | O_CLOEXEC);
+    snprintf(path, sizeof path, "/proc/%d/ns/user", target);
+    int userns = open(path, O_RDONLY | O_CLOEXEC);
+    /* The PID namespace first: its owner is an ancestor of the user namespace. */
+    if (pidns < 0 || userns < 0 || setns(pidns, CLONE_NEWPID) < 0 || setns(userns, CLONE_NEWUSER) < 0)
+        return report(-1);
+    pid_t child = fork();
+    if (child == 0) {
+        prctl(PR_SET_NAME, "intruder");
+        for (;;) pause();
+    }
+    printf("%d\n", child);
+    return 0;
+}
 
 static int report(int r) {
     if (r < 0) {
@@ -81,7 +166,20 @@ int main(int argc, char** argv) {
             if (c >= 0) close(c);
         }
     }
+    if (argc >= 4 && strcmp(argv[1], "write-at") == 0) {
+        int fd = openat(atoi(argv[2]), argv[3], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        return report(fd < 0 ? -1 : write(fd, "escaped\n", 8) == 8 ? 0 : -1);
+    }
+    if (argc >= 2 && strcmp(argv[1], "af-key") == 0) return report(socket(15 /* AF_KEY */, SOCK_RAW, 2));
+    if (argc >= 3 && strcmp(argv[1], "init-module") == 0) {
+        int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
+        return report(fd < 0 ? -1 : (int)syscall(SYS_finit_module, fd, "", 0));
+    }
+    if (argc >= 3 && strcmp(argv[1], "mknod-blk") == 0) return report(mknod(argv[2], S_IFBLK | 0600, makedev(8, 0)));
+    if (argc >= 2 && strcmp(argv[1], "await-intruder") == 0) return await_intruder();
+    if (argc >= 2 && strcmp(argv[1], "intrude") == 0) return intrude();
     fprintf(stderr, "usage: escape write-fd N | kill-pidfd N | mount DIR | bpf | pidfd PID FD CMD... |\n"
-                    "       connect ADDR PORT | udp ADDR PORT | listen PORT\n");
+                    "       connect ADDR PORT | udp ADDR PORT | listen PORT | write-at FD NAME | af-key |\n"
+                    "       init-module FILE | mknod-blk PATH | await-intruder | intrude\n");
     return 2;
 }

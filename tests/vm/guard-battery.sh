@@ -1,4 +1,4 @@
-# In the guest (tests/vm/vm.sh), as root: the escape attempts of the guard's test,
+# The guard's test suite, the default script of tests/vm/run.sh: in the guest, as root, the escape attempts of the guard's test,
 # each with --guard bpf and --guard off. Prints one line per attempt:
 #   ATTEMPT bpf=RESULT off=RESULT
 # then the mbx log of the guarded runs. MBX and ESCAPE name the binaries (ESCAPE
@@ -49,6 +49,36 @@ sleep 0.2
 echo "sleepers $(kill -0 $s1 2>/dev/null && echo alive || echo dead) $(kill -0 $s2 2>/dev/null && echo alive || echo dead)"
 kill $s1 $s2 2>/dev/null
 
+# A --bind path shares its file system with the rest of the host: a directory
+# outside it, reached through a descriptor, stays unwritable.
+mkdir -p /srv/host/allowed
+exec 4</srv/host
+echo "bind-outside bpf=$(run bpf --bind /srv/host/allowed --pass-fd 4 -- "$E" write-at 4 outside-bpf) off=$(run off --bind /srv/host/allowed --pass-fd 4 -- "$E" write-at 4 outside-off)"
+exec 4<&-
+echo "bind-inside bpf=$(run bpf --bind /srv/host/allowed -- sh -c 'echo in >/srv/host/allowed/f && echo fine') host=$(cat /srv/host/allowed/f)"
+echo "host-files $(ls /srv/host | tr '\n' ' ')"
+
+# A task in the sandbox's PID namespace that is not in the sandbox (joined
+# from outside, as nsenter does): ptrace and kill of it.
+intruder() {
+  M run --guard "$1" --session "battery-$1" -- "$E" await-intruder >"/tmp/await-$1" 2>/dev/null &
+  local m=$!
+  "$E" intrude >/dev/null
+  wait $m
+  cat "/tmp/await-$1"
+}
+echo "outside-task bpf: $(intruder bpf)"
+echo "outside-task off: $(intruder off)"
+
+# Modules: loading one (the user namespace lacks CAP_SYS_MODULE either way)
+# and making the kernel autoload one (a socket of an unloaded family).
+ko=$(find /lib/modules -name af_key.ko | head -n 1)
+echo "module-load bpf=$(run bpf -- "$E" init-module "$ko") off=$(run off -- "$E" init-module "$ko")"
+echo "module-autoload bpf=$(run bpf -- "$E" af-key) loaded=$(grep -c '^af_key ' /proc/modules) off=$(run off -- "$E" af-key) loaded=$(grep -c '^af_key ' /proc/modules)"
+
+# A block device outside the layer (in the private /tmp), and in it.
+echo "mknod-blk tmp: bpf=$(run bpf -- "$E" mknod-blk /tmp/sda) off=$(run off -- "$E" mknod-blk /tmp/sda) layer: bpf=$(run bpf -- "$E" mknod-blk /root/sda)"
+
 echo "bpf-syscall bpf=$(run bpf -- "$E" bpf) off=$(run off -- "$E" bpf)"
 echo "work bpf=$(run bpf -- sh -c 'mkdir -p /srv/host/new && echo w >/srv/host/new/f && cat /srv/host/new/f >/dev/null &&
   echo x >/tmp/x && echo y >/dev/null && ls /srv/host >/dev/null && echo fine')"
@@ -64,6 +94,29 @@ echo "net-loopback bpf=$(run bpf --net loopback -- "$E" connect 127.0.0.1 7002) 
 echo "net-none tcp=$(run bpf --net none -- "$E" connect 127.0.0.1 7001) udp=$(run bpf --net none -- "$E" udp 127.0.0.1 53)"
 echo "net-host bpf=$(run bpf --net host -- "$E" connect 127.0.0.1 7001)"
 kill $l1 $l2 2>/dev/null
+# A build and its install under the guard; then only make and the shell may run.
+mkdir -p /srv/proj
+printf '#!/bin/sh\necho @GREETING@\n' >/srv/proj/hello.in
+cat >/srv/proj/Makefile <<'MK'
+all: hello
+hello: hello.in
+	sed 's/@GREETING@/hello from make/' hello.in >hello
+	chmod 755 hello
+install: hello
+	mkdir -p /usr/local/bin
+	cp hello /usr/local/bin/hello
+clean:
+	rm -f hello
+MK
+echo "build bpf=$(M run --guard bpf --session battery-build -- sh -c 'cd /srv/proj && make -s && make -s install && /usr/local/bin/hello' 2>/dev/null | head -n 1) host=$(ls /usr/local/bin/hello 2>&1 | head -n 1)"
+allow=/usr/bin/make,/bin/sh
+echo "exec-allow build=$(M run --guard bpf --session battery-exec --exec-allow $allow -- sh -c 'cd /srv/proj && make -s clean all && echo built' 2>/dev/null | head -n 1) other=$(M run --guard bpf --session battery-exec --exec-allow $allow -- sh -c "$E bpf; echo rc=\$?" 2>/dev/null | head -n 1)"
+echo "exec-deny denied=$(M run --guard bpf --session battery-exec --exec-deny "$E" -- sh -c "$E bpf; echo rc=\$?" 2>/dev/null | head -n 1) other=$(M run --guard bpf --session battery-exec --exec-deny "$E" -- sh -c 'echo fine' 2>/dev/null | head -n 1)"
+echo "exec-bad $(M run --guard bpf --exec-allow relative/path -- true 2>&1 | head -n 1)"
+echo "--- mbx log battery-build"
+M log battery-build
+echo "--- mbx log battery-exec"
+M log battery-exec
 echo "--- mbx log battery-bpf"
 M log battery-bpf
 echo "--- mbx log --json battery-bpf"

@@ -2,7 +2,7 @@
 # Runs a script as root in a qemu guest with Debian's cloud kernel, where BPF LSM
 # programs load (they do not on the host kernel of these machines; see
 # shared/VM.md for the measured recipe). The guest's root is a tmpfs made of
-# busybox, the fuse and loop modules, the programs given (with their shared libraries) and
+# busybox, kmod's modprobe, the fuse, loop and af_key modules, the programs given (with their shared libraries) and
 # the script, and a scratch ext4 at /data; its serial console is printed; the exit status is the script's
 # (the guest writes it to an isa-debug-exit port), or 125 if the VM failed.
 #
@@ -51,7 +51,9 @@ for a in $("$root/bin/busybox" --list); do
 done
 mdir=$kdir/lib/modules/$kver
 mkdir -p "$root/lib/modules/$kver"
-for m in fs/fuse/fuse.ko drivers/block/loop.ko; do
+# af_key (and what it needs): a module the guard's battery asks the kernel to
+# autoload, through kmod's modprobe as the kernel's usermode helper.
+for m in fs/fuse/fuse.ko drivers/block/loop.ko net/key/af_key.ko net/xfrm/xfrm_algo.ko; do
   mkdir -p "$root/lib/modules/$kver/kernel/$(dirname "$m")"
   cp "$mdir/kernel/$m" "$root/lib/modules/$kver/kernel/$m"
 done
@@ -70,6 +72,7 @@ copy_with_libs() {
   done
 }
 copy_with_libs "$(command -v mke2fs)"
+copy_with_libs "$(command -v kmod)" /sbin/modprobe
 cp /etc/mke2fs.conf "$root/etc/" 2>/dev/null || true
 for f in "$@"; do
   src=${f%%=*} dest=${f#*=}
