@@ -110,6 +110,7 @@ enum mbx_guard_hook {
     MBX_HOOK_BIND,
     MBX_HOOK_SENDMSG,
     MBX_HOOK_EXEC_DENIED,    /* an exec refused by --exec-allow / --exec-deny */
+    MBX_HOOK_KEYCTL,         /* keyctl, add_key, request_key (the fallback guard) */
 };
 
 struct mbx_guard_event {

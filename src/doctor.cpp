@@ -96,10 +96,22 @@ Check cgroups() {
     return {"cgroup v2", false, "not mounted at /sys/fs/cgroup", "mount -t cgroup2 none /sys/fs/cgroup"};
 }
 
+// What `mbx run --guard auto` confines this caller's sandboxes with.
+Check active_guard(const Check& bpf, const Check& ll) {
+    if (bpf.ok) return {"guard", true, "mbx run uses the BPF LSM guard", ""};
+    if (ll.ok)
+        return {"guard", true,
+                "mbx run uses the fallback, Landlock and seccomp (weaker: --net loopback|allow= and "
+                "--exec-deny need BPF LSM; Landlock's denials are not logged)",
+                ""};
+    return {"guard", false, "mbx run has no guard here", "boot with lsm=...,landlock,bpf"};
+}
+
 }  // namespace
 
 int cmd_doctor(const DoctorArgs& a) {
     std::vector<Check> checks = {kernel(), user_namespaces(), fuse(), subuid(), bpf_lsm(), landlock(), cgroups()};
+    checks.push_back(active_guard(checks[4], checks[5]));
     bool runs = checks[1].ok && checks[2].ok;
     if (a.json) {
         nlohmann::json arr = nlohmann::json::array();

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -44,6 +45,7 @@ const char* hook_name(unsigned hook) {
         case MBX_HOOK_BIND: return "bind";
         case MBX_HOOK_SENDMSG: return "sendmsg";
         case MBX_HOOK_EXEC_DENIED: return "exec";
+        case MBX_HOOK_KEYCTL: return "keyctl";
     }
     return "unknown";
 }
@@ -111,6 +113,14 @@ std::string denial_json(unsigned hook, int pid, const std::string& comm, const s
     return event_json(e, boot_to_unix_ns());
 }
 
+std::string guard_json(const std::string& mechanism, const std::string& detail) {
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    nlohmann::json j = {{"time_ms", int64_t(now.count())}, {"hook", "guard"}, {"denied", false},
+                        {"mechanism", mechanism}, {"detail", detail}};
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 std::string event_text(const std::string& line) {
     auto j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return quote_path(line);
@@ -119,6 +129,8 @@ std::string event_text(const std::string& line) {
     ::localtime_r(&t, &tm);
     char when[16];
     std::strftime(when, sizeof when, "%H:%M:%S", &tm);
+    if (j.value("hook", "") == "guard")
+        return std::string(when) + " guard: " + j.value("mechanism", "?") + " (" + j.value("detail", "") + ")";
     std::string out = std::string(when) + " " + (j.value("denied", false) ? "denied " : "") + j.value("hook", "?");
     if (j.contains("argv") && j["argv"].is_array()) {
         for (auto& a : j["argv"]) out += " " + quote_path(a.is_string() ? a.get<std::string>() : "?");

@@ -15,6 +15,9 @@ std::string event_json(const mbx_guard_event& e, int64_t boot_to_unix_ns);
 int64_t boot_to_unix_ns();
 // A denial made in user space (mbx's mknod emulation), in the same form.
 std::string denial_json(unsigned hook, int pid, const std::string& comm, const std::string& path);
+// The first record of a run: which guard confines it ("bpf lsm",
+// "landlock+seccomp") and why that one.
+std::string guard_json(const std::string& mechanism, const std::string& detail);
 
 // One log line for people: "12:03:04 denied file_open /etc/passwd (pid 7 sh)".
 std::string event_text(const std::string& json_line);

@@ -30,6 +30,7 @@
 #include "src/guard.h"
 #include "src/guard_event.h"
 #include "src/id_map.h"
+#include "src/landlock.h"
 #include "src/sandbox.h"
 #include "src/summary.h"
 
@@ -144,18 +145,19 @@ bool enroll_sandbox(Guard& guard, int sock, pid_t child, Guard::Policy policy) {
     }
 }
 
-// "D PID COMM\nPATH" from the sandbox's init: a mknod it refused.
+// "D HOOK PID COMM\nPATH" from the sandbox's init: a call it refused.
 void log_refusals(int sock, const Guard::EventSink& sink) {
     struct timeval none{0, 0};
     ::setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
     for (std::string msg; recv_msg(sock, msg);) {
         auto nl = msg.find('\n');
+        unsigned hook = 0;
         int pid = 0;
         char comm[17] = "";
         if (!msg.starts_with("D ") || nl == std::string::npos ||
-            std::sscanf(msg.c_str(), "D %d %16[^\n]", &pid, comm) < 1)
+            std::sscanf(msg.c_str(), "D %u %d %16[^\n]", &hook, &pid, comm) < 2)
             continue;
-        sink(denial_json(MBX_HOOK_INODE_MKNOD, pid, comm, msg.substr(nl + 1)), true);
+        sink(denial_json(hook, pid, comm, msg.substr(nl + 1)), true);
     }
 }
 
@@ -221,44 +223,78 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     cfg.ids.layer_uid = maps.inside_uid;
     cfg.ids.layer_gid = maps.inside_gid;
 
+    // Which guard confines the sandbox: BPF LSM, or Landlock and seccomp where
+    // BPF LSM cannot be used (see mbx-run(1), THE GUARD).
     std::unique_ptr<Guard> guard;
-    if (opt.guard == "bpf") {
-        try {
+    bool fallback = false;
+    std::string guard_detail;
+    try {
+        if (opt.guard == "bpf") {
             guard = Guard::load();
-        } catch (const UserError&) {
-            drop_if_unused();
-            throw;
+            guard_detail = "--guard bpf";
+        } else if (opt.guard == "landlock") {
+            if (landlock_abi() < 1)
+                throw UserError("--guard landlock: this kernel has no Landlock (see mbx doctor)");
+            fallback = true;
+            guard_detail = "--guard landlock";
+        } else if (opt.guard == "auto") {
+            std::string why;
+            if (::geteuid() != 0) {
+                why = "BPF LSM needs root";
+            } else if (!bpf_lsm_listed()) {
+                why = "\"bpf\" is not in the kernel's LSM list";
+            } else {
+                try {
+                    guard = Guard::load();
+                } catch (const UserError& e) {
+                    why = e.what();
+                }
+            }
+            if (guard) {
+                guard_detail = "BPF LSM loads here";
+            } else if (landlock_abi() >= 1) {
+                fallback = true;
+                guard_detail = "Landlock ABI " + std::to_string(landlock_abi()) + "; not BPF LSM: " + why;
+            } else {
+                spdlog::debug("no guard: {}; no Landlock either", why);
+            }
         }
-    } else if (opt.guard == "auto" && ::geteuid() == 0 && bpf_lsm_listed()) {
-        try {
-            guard = Guard::load();
-        } catch (const UserError& e) {
-            spdlog::debug("no guard: {}", e.what());
-        }
+        auto needs_bpf = [&](const std::string& what) {
+            if (guard) return;
+            std::string why = fallback ? "the Landlock fallback cannot enforce it"
+                              : ::geteuid() != 0 ? "it needs root" : probe_guard().failure;
+            throw UserError(what + " is enforced by the BPF LSM guard, which is not in use here: " + why +
+                            " (see mbx doctor)");
+        };
+        if (net.needs_guard()) needs_bpf("--net " + opt.net);
+        if (!exec.deny.empty()) needs_bpf("--exec-deny");
+        if (!exec.allow.empty() && !guard && !fallback)
+            throw UserError("--exec-allow is enforced by the guard, and none can be used here (see mbx doctor)");
+    } catch (const UserError&) {
+        drop_if_unused();
+        throw;
     }
 
     // The guard's record goes to the session's log, from before the first exec.
     UniqueFd log;
     std::atomic<int> denials{0};
-    if (guard) {
+    if (guard || fallback) {
         int fd = ::openat(session.dir_fd(), "log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (fd < 0) {
             drop_if_unused();
             throw UserError(sys_error("open", session.path() + "/log"));
         }
         log.reset(fd);
-    }
-
-    if ((net.needs_guard() || !exec.empty()) && !guard) {
-        drop_if_unused();
-        throw UserError(std::string(net.needs_guard() ? "--net " + opt.net : "--exec-allow/--exec-deny") +
-                        " is enforced by the BPF LSM guard, which is not available here: " +
-                        (::geteuid() != 0 ? std::string("it needs root") : probe_guard().failure) + " (see mbx doctor)");
+        std::string first = guard_json(guard ? "bpf lsm" : "landlock+seccomp", guard_detail) + "\n";
+        (void)!::write(fd, first.data(), first.size());
     }
 
     SandboxPlan plan;
     plan.argv = opt.argv;
-    plan.guard = guard != nullptr;
+    plan.bpf_guard = guard != nullptr;
+    plan.fallback_guard = fallback;
+    plan.landlock.exec_allow = exec.allow;
+    plan.landlock.scope_abstract_unix = net.mode != MBX_NET_HOST;
     plan.cwd = current_dir();
     plan.binds = opt.bind;
     plan.keep_tmp = opt.keep_tmp;
@@ -385,7 +421,7 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     bool confined = !guard || enroll_sandbox(*guard, ours.get(), child, std::move(policy));
     // The init's reports of what it refused in user space, until it ends.
     std::thread reports;
-    if (guard && confined) reports = std::thread([sock = ours.get(), &to_log] { log_refusals(sock, to_log); });
+    if ((guard && confined) || fallback) reports = std::thread([sock = ours.get(), &to_log] { log_refusals(sock, to_log); });
 
     int code = reap();
     if (reports.joinable()) reports.join();
@@ -400,8 +436,8 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
         loop.detach();
     }
 
-    if (guard) {
-        guard->stop_events();
+    if (guard) guard->stop_events();
+    if (guard || fallback) {
         if (int n = denials.load())
             std::fprintf(stderr, "mbx: the guard denied %d operation%s: see 'mbx log %s'\n", n, n == 1 ? "" : "s",
                          session.name().c_str());

@@ -49,8 +49,10 @@ int main(int argc, char** argv) {
         ->allow_extra_args(false)
         ->type_name("PATH");
     c_run->add_flag("--keep-tmp", run.keep_tmp, "Layer /tmp and /var/tmp instead of private tmpfs");
-    c_run->add_option("--guard", run.guard, "auto (default: BPF LSM when it loads), bpf (or fail) or off")
-        ->check(CLI::IsMember({"auto", "bpf", "off"}))
+    c_run->add_option("--guard", run.guard,
+                      "auto (default: BPF LSM when it loads, else Landlock and seccomp), bpf (or fail), "
+                      "landlock (the fallback) or off")
+        ->check(CLI::IsMember({"auto", "bpf", "landlock", "off"}))
         ->type_name("MODE");
     c_run->add_option("--pass-fd", run.pass_fds, "Let CMD inherit this descriptor too (repeatable)")
         ->allow_extra_args(false)

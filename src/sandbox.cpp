@@ -31,7 +31,9 @@
 #include "overlay/layer_format.h"
 #include "overlay/sys/sys.h"
 #include "overlay/sys/unique_fd.h"
+#include "bpf/guard.h"
 #include "src/fd_passing.h"
+#include "src/landlock.h"
 
 namespace mbx {
 
@@ -173,27 +175,64 @@ void loopback_up() {
 
 // ---- mknod emulation (seccomp user notification)
 
-UniqueFd install_mknod_filter() {
-    // Notify init of mknod/mknodat of character and block devices; allow the rest.
-    struct sock_filter f[] = {
-        /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-        /* 2 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        /* 3 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mknod, 0, 2),
-        /* 5 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
-        /* 6 */ BPF_JUMP(BPF_JMP | BPF_JA, 2, 0, 0),
-        /* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mknodat, 0, 5),
-        /* 8 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
-        /* 9 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, S_IFMT),
-        /* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, S_IFCHR, 1, 0),
-        /* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, S_IFBLK, 0, 1),
-        /* 12 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-        /* 13 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = {static_cast<unsigned short>(sizeof f / sizeof f[0]), f};
+// The syscalls the fallback guard refuses (when BPF LSM is not used), with
+// the guard hook their denial is logged as.
+struct DeniedSyscall {
+    int nr;
+    unsigned hook;
+};
+constexpr DeniedSyscall kDeniedSyscalls[] = {
+    {__NR_mount, MBX_HOOK_MOUNT},          {__NR_umount2, MBX_HOOK_UMOUNT},
+    {__NR_pivot_root, MBX_HOOK_PIVOT_ROOT}, {__NR_move_mount, MBX_HOOK_MOVE_MOUNT},
+    {__NR_open_tree, MBX_HOOK_MOUNT},      {__NR_fsopen, MBX_HOOK_MOUNT},
+    {__NR_fsconfig, MBX_HOOK_MOUNT},       {__NR_fsmount, MBX_HOOK_MOUNT},
+    {__NR_fspick, MBX_HOOK_MOUNT},         {__NR_mount_setattr, MBX_HOOK_MOUNT},
+    {__NR_bpf, MBX_HOOK_BPF},              {__NR_perf_event_open, MBX_HOOK_PERF},
+    {__NR_kexec_load, MBX_HOOK_KEXEC},     {__NR_kexec_file_load, MBX_HOOK_KEXEC},
+    {__NR_init_module, MBX_HOOK_MODULE},   {__NR_finit_module, MBX_HOOK_MODULE},
+    {__NR_delete_module, MBX_HOOK_MODULE}, {__NR_keyctl, MBX_HOOK_KEYCTL},
+    {__NR_add_key, MBX_HOOK_KEYCTL},       {__NR_request_key, MBX_HOOK_KEYCTL},
+};
+
+// One seccomp filter (a process may have one listener) whose notifications
+// the init answers: mknod/mknodat of character and block devices (emulated
+// in the layer) and, for the fallback guard, the syscalls above (refused and
+// reported). With the latter, other architectures' and x32 calls fail with
+// ENOSYS, so that no other number reaches the same syscalls.
+UniqueFd install_notify_filter(bool mknod, bool deny) {
+    auto stmt = [](uint16_t code, uint32_t k) { return sock_filter BPF_STMT(code, k); };
+    auto jump = [](uint16_t code, uint32_t k, uint8_t jt, uint8_t jf) { return sock_filter BPF_JUMP(code, k, jt, jf); };
+    const uint32_t enosys = SECCOMP_RET_ERRNO | ENOSYS;
+    std::vector<sock_filter> f;
+    f.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)));
+    f.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0));
+    f.push_back(stmt(BPF_RET | BPF_K, deny ? enosys : SECCOMP_RET_ALLOW));
+    f.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)));
+    if (deny) {
+        f.push_back(jump(BPF_JMP | BPF_JGE | BPF_K, __X32_SYSCALL_BIT, 0, 1));
+        f.push_back(stmt(BPF_RET | BPF_K, enosys));
+        for (auto& d : kDeniedSyscalls) {
+            f.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, uint32_t(d.nr), 0, 1));
+            f.push_back(stmt(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF));
+        }
+    }
+    if (mknod) {
+        f.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, __NR_mknod, 0, 2));
+        f.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])));
+        f.push_back(jump(BPF_JMP | BPF_JA, 2, 0, 0));
+        f.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, __NR_mknodat, 0, 4));
+        f.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])));
+        f.push_back(stmt(BPF_ALU | BPF_AND | BPF_K, S_IFMT));
+        f.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, S_IFCHR, 2, 0));
+        f.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, S_IFBLK, 1, 0));
+    }
+    f.push_back(stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+    f.push_back(stmt(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF));
+    struct sock_fprog prog = {static_cast<unsigned short>(f.size()), f.data()};
+    // Without CAP_SYS_ADMIN in its namespace (--user), a filter needs no_new_privs.
+    ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
     int fd = static_cast<int>(::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog));
-    if (fd < 0) die("install the mknod filter");
+    if (fd < 0) die("install the seccomp filter");
     return UniqueFd(fd);
 }
 
@@ -206,13 +245,14 @@ std::string status_field(pid_t pid, const char* key) {
     return {};
 }
 
-// With the guard, a refusal is reported to mbx for the session's log
-// ("D PID PATH"): a device node outside the layer is an escape attempt.
-void report_refusal(int report, pid_t pid, const std::string& path) {
+// With a guard, a refusal is reported to mbx for the session's log
+// ("D HOOK PID COMM\nPATH"): a device node outside the layer, a mount, is an
+// escape attempt.
+void report_refusal(int report, unsigned hook, pid_t pid, const std::string& path) {
     if (report < 0) return;
     std::string comm = status_field(pid, "Name:");
     comm.erase(0, comm.find_first_not_of(" \t"));
-    send_msg(report, "D " + std::to_string(pid) + " " + comm + "\n" + path);
+    send_msg(report, "D " + std::to_string(hook) + " " + std::to_string(pid) + " " + comm + "\n" + path);
 }
 
 int emulate_mknod(int listener, const struct seccomp_notif& n, int report) {
@@ -238,7 +278,7 @@ int emulate_mknod(int listener, const struct seccomp_notif& n, int report) {
     std::string uidline = status_field(pid, "Uid:");
     unsigned ruid = 1, euid = 1;
     if (std::sscanf(uidline.c_str(), "%u %u", &ruid, &euid) != 2 || euid != 0) {
-        report_refusal(report, pid, buf);
+        report_refusal(report, MBX_HOOK_INODE_MKNOD, pid, buf);
         return EPERM;
     }
     unsigned umask_v = 022;
@@ -265,7 +305,7 @@ int emulate_mknod(int listener, const struct seccomp_notif& n, int report) {
     struct statfs sf;
     if (::fstatfs(parent.get(), &sf) < 0) return errno;
     if (sf.f_type != kFuseSuperMagic) {  // only the layer can hold device records
-        report_refusal(report, pid, buf);
+        report_refusal(report, MBX_HOOK_INODE_MKNOD, pid, buf);
         return EPERM;
     }
     char value[4200];
@@ -286,13 +326,22 @@ void serve_notification(int listener, int report) {
     r->id = n->id;
     r->val = 0;
     r->flags = 0;
-    r->error = -emulate_mknod(listener, *n, report);
+    int nr = n->data.nr;
+    if (nr == __NR_mknod || nr == __NR_mknodat) {
+        r->error = -emulate_mknod(listener, *n, report);
+    } else {
+        r->error = -EPERM;
+        for (auto& d : kDeniedSyscalls)
+            if (d.nr == nr) report_refusal(report, d.hook, static_cast<pid_t>(n->pid), "");
+    }
     ::ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, r);  // ENOENT if the caller died meanwhile
 }
 
 [[noreturn]] void exec_command(const SandboxPlan& plan, const sigset_t& oldmask) {
     for (int s = 1; s < NSIG; ++s) ::signal(s, SIG_DFL);
     ::sigprocmask(SIG_SETMASK, &oldmask, nullptr);
+    if (plan.fallback_guard)
+        if (std::string e = restrict_with_landlock(plan.landlock); !e.empty()) die("Landlock: " + e, 0);
     std::vector<char*> argv;
     for (auto& a : plan.argv) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -384,7 +433,8 @@ void sandbox_main(const SandboxPlan& plan, int sock) {
     mount_or_die("mbx", kRoot, "fuse.mbx", MS_NOSUID | MS_NODEV, opts);
     if (!send_msg(sock, "F", fuse_fd.get())) die("hand the FUSE device to mbx");
     fuse_fd.reset();
-    if (!plan.guard) ::close(sock);
+    bool report = plan.bpf_guard || plan.fallback_guard;
+    if (!report) ::close(sock);
 
     std::string root = kRoot;
     mount_or_die("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
@@ -405,10 +455,8 @@ void sandbox_main(const SandboxPlan& plan, int sock) {
     if (::chdir("/") < 0) die("chdir /");
     if (plan.net_none) loopback_up();
     lock_mounts(plan);
-    if (plan.guard) {
-        await_guard(plan, sock);
-        ::fcntl(sock, F_SETFD, FD_CLOEXEC);  // kept by the init only, for reports
-    }
+    if (plan.bpf_guard) await_guard(plan, sock);
+    if (report) ::fcntl(sock, F_SETFD, FD_CLOEXEC);  // kept by the init only, for its reports
 
     if (plan.may_setgroups) ::setgroups(0, nullptr);
     if (::setresgid(plan.inside_gid, plan.inside_gid, plan.inside_gid) < 0) die("setresgid");
@@ -422,7 +470,8 @@ void sandbox_main(const SandboxPlan& plan, int sock) {
     }
 
     UniqueFd listener;
-    if (plan.emulate_mknod) listener = install_mknod_filter();
+    if (plan.emulate_mknod || plan.fallback_guard)
+        listener = install_notify_filter(plan.emulate_mknod, plan.fallback_guard);
 
     sigset_t mask, oldmask;
     sigemptyset(&mask);
@@ -438,7 +487,7 @@ void sandbox_main(const SandboxPlan& plan, int sock) {
         listener.reset();
         exec_command(plan, oldmask);
     }
-    init_loop(cmd, listener ? listener.get() : -1, sfd, plan.guard ? sock : -1);
+    init_loop(cmd, listener ? listener.get() : -1, sfd, report ? sock : -1);
 }
 
 }  // namespace mbx

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "src/landlock.h"
+
 namespace mbx {
 
 struct SandboxPlan {
@@ -24,7 +26,12 @@ struct SandboxPlan {
     bool may_setgroups = false;
     // The launcher confines the init with the BPF guard before the command
     // runs: the init reports its writable file systems and waits for "E".
-    bool guard = false;
+    bool bpf_guard = false;
+    // The fallback guard instead: the init refuses the mount family, bpf(),
+    // modules, kexec, keyctl and perf_event_open (seccomp), and the command
+    // restricts itself with Landlock just before it runs.
+    bool fallback_guard = false;
+    LandlockRules landlock;
     // The ids mapped into the sandbox's user namespace, as (first, count) seen
     // inside: the nested namespace that locks the mounts maps them onto themselves.
     std::vector<std::pair<uint32_t, uint32_t>> uid_ranges;
@@ -33,11 +40,11 @@ struct SandboxPlan {
 
 // Runs in the child created with the new namespaces; never returns. sock is
 // the socket to the launcher: it first waits for "go" (id maps written),
-// then sends back the /dev/fuse descriptor it mounted ("F"); with the guard,
+// then sends back the /dev/fuse descriptor it mounted ("F"); with the BPF guard,
 // once its mounts are made it sends "R d:DEV... b:DEV:INO..." (the st_dev of
 // every file system it may write, and the root of every --bind) and waits
-// for "E" (enrolled) before running the command; afterwards the init reports
-// the mknod calls it refused there ("D PID COMM\nPATH").
+// for "E" (enrolled) before running the command. With either guard the init
+// then reports there what it refused ("D HOOK PID COMM\nPATH").
 [[noreturn]] void sandbox_main(const SandboxPlan& plan, int sock);
 
 }  // namespace mbx

@@ -11,6 +11,7 @@
  *   escape write-at FD NAME  create NAME in the directory behind descriptor FD and write to it
  *   escape af-key            open a PF_KEY socket (the kernel autoloads af_key.ko for it)
  *   escape init-module FILE  load a kernel module
+ *   escape add-key           add a key to the process keyring
  *   escape mknod-blk PATH    make a block device node (8:0)
  *   escape await-intruder    wait (20 s at most) for a process named "intruder" to appear
  *                            in this PID namespace, then ptrace-attach it and SIGKILL it:
@@ -170,6 +171,8 @@ int main(int argc, char** argv) {
         int fd = openat(atoi(argv[2]), argv[3], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         return report(fd < 0 ? -1 : write(fd, "escaped\n", 8) == 8 ? 0 : -1);
     }
+    if (argc >= 2 && strcmp(argv[1], "add-key") == 0)
+        return report((int)syscall(SYS_add_key, "user", "mbx", "x", 1, -2 /* KEY_SPEC_PROCESS_KEYRING */));
     if (argc >= 2 && strcmp(argv[1], "af-key") == 0) return report(socket(15 /* AF_KEY */, SOCK_RAW, 2));
     if (argc >= 3 && strcmp(argv[1], "init-module") == 0) {
         int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
@@ -180,6 +183,6 @@ int main(int argc, char** argv) {
     if (argc >= 2 && strcmp(argv[1], "intrude") == 0) return intrude();
     fprintf(stderr, "usage: escape write-fd N | kill-pidfd N | mount DIR | bpf | pidfd PID FD CMD... |\n"
                     "       connect ADDR PORT | udp ADDR PORT | listen PORT | write-at FD NAME | af-key |\n"
-                    "       init-module FILE | mknod-blk PATH | await-intruder | intrude\n");
+                    "       init-module FILE | add-key | mknod-blk PATH | await-intruder | intrude\n");
     return 2;
 }
