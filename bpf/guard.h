@@ -111,6 +111,7 @@ enum mbx_guard_hook {
     MBX_HOOK_SENDMSG,
     MBX_HOOK_EXEC_DENIED,    /* an exec refused by --exec-allow / --exec-deny */
     MBX_HOOK_KEYCTL,         /* keyctl, add_key, request_key (the fallback guard) */
+    MBX_HOOK_SOCKET,         /* an IP socket other than TCP, or io_uring (the fallback's --net) */
 };
 
 struct mbx_guard_event {

@@ -101,8 +101,8 @@ Check active_guard(const Check& bpf, const Check& ll) {
     if (bpf.ok) return {"guard", true, "mbx run uses the BPF LSM guard", ""};
     if (ll.ok)
         return {"guard", true,
-                "mbx run uses the fallback, Landlock and seccomp (weaker: --net loopback|allow= and "
-                "--exec-deny need BPF LSM; Landlock's denials are not logged)",
+                "mbx run uses the fallback, Landlock and seccomp (weaker: --net loopback, addresses in "
+                "--net allow= and --exec-deny need BPF LSM; Landlock's denials are not logged)",
                 ""};
     return {"guard", false, "mbx run has no guard here", "boot with lsm=...,landlock,bpf"};
 }

@@ -46,6 +46,7 @@ const char* hook_name(unsigned hook) {
         case MBX_HOOK_SENDMSG: return "sendmsg";
         case MBX_HOOK_EXEC_DENIED: return "exec";
         case MBX_HOOK_KEYCTL: return "keyctl";
+        case MBX_HOOK_SOCKET: return "socket";
     }
     return "unknown";
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 #include "overlay/sys/unique_fd.h"
@@ -21,6 +22,14 @@ constexpr uint64_t kTruncate = 1ULL << 14;   // ABI 3
 constexpr uint64_t kIoctlDev = 1ULL << 15;   // ABI 5
 constexpr uint64_t kScopeAbstractUnix = 1ULL << 0;  // ABI 6
 constexpr uint64_t kScopeSignal = 1ULL << 1;        // ABI 6
+constexpr uint64_t kNetBindTcp = 1ULL << 0;         // ABI 4
+constexpr uint64_t kNetConnectTcp = 1ULL << 1;      // ABI 4
+constexpr int kRuleNetPort = 2;
+
+struct NetPortAttr {
+    uint64_t allowed_access;
+    uint64_t port;
+};
 
 struct RulesetAttr {
     uint64_t handled_access_fs;
@@ -76,6 +85,11 @@ std::string restrict_with_landlock(const LandlockRules& rules) {
 
     RulesetAttr attr{fs, 0, 0};
     size_t size = sizeof attr.handled_access_fs;
+    if (rules.restrict_tcp) {
+        if (abi < 4) return "TCP port rules need Landlock ABI 4 (this kernel has " + std::to_string(abi) + ")";
+        attr.handled_access_net = kNetBindTcp | kNetConnectTcp;
+        size = offsetof(RulesetAttr, scoped);
+    }
     if (abi >= 6) {
         attr.scoped = kScopeSignal | (rules.scope_abstract_unix ? kScopeAbstractUnix : 0);
         size = sizeof attr;
@@ -103,6 +117,11 @@ std::string restrict_with_landlock(const LandlockRules& rules) {
             if (::realpath(interp.c_str(), real))
                 if (auto e = allow(real, LANDLOCK_ACCESS_FS_EXECUTE); !e.empty()) return e;
         }
+    }
+    for (uint16_t port : rules.tcp_ports) {
+        NetPortAttr np{kNetBindTcp | kNetConnectTcp, port};
+        if (::syscall(SYS_landlock_add_rule, ruleset.get(), kRuleNetPort, &np, 0) < 0)
+            return failed("landlock_add_rule", "port " + std::to_string(port));
     }
     // Needed without CAP_SYS_ADMIN; the view is nosuid anyway.
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return failed("prctl(PR_SET_NO_NEW_PRIVS)");

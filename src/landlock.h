@@ -9,6 +9,7 @@
 // outside it, are refused too; ptrace of them always is (Landlock's scoping).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ int landlock_abi();
 struct LandlockRules {
     std::vector<std::string> exec_allow;  // resolved paths; empty: exec is not restricted
     bool scope_abstract_unix = false;     // refuse abstract UNIX sockets made outside
+    // TCP connect and bind only to these ports (ABI 4); else not restricted.
+    bool restrict_tcp = false;
+    std::vector<uint16_t> tcp_ports;
 };
 
 // Restricts the calling process (and everything it runs from now on).

@@ -145,6 +145,25 @@ bool enroll_sandbox(Guard& guard, int sock, pid_t child, Guard::Policy policy) {
     }
 }
 
+// The TCP ports --net allow= names, for the Landlock fallback, which checks
+// ports but not addresses: every rule must allow any address (0.0.0.0/0:PORT
+// or [::]/0:PORT), and the kernel must have Landlock ABI 4.
+std::vector<uint16_t> landlock_tcp_ports(const NetPolicy& net) {
+    if (landlock_abi() < 4)
+        throw UserError("--net allow= needs BPF LSM or Landlock ABI 4 (TCP rules); this kernel has ABI " +
+                        std::to_string(landlock_abi()) + " (see mbx doctor)");
+    std::vector<uint16_t> ports;
+    for (auto& r : net.rules) {
+        if (r.prefix != 0)
+            throw UserError("--net allow=: the Landlock fallback checks TCP ports, not addresses: give rules "
+                            "for any address (0.0.0.0/0:PORT), or use BPF LSM (see mbx doctor)");
+        if (unsigned(r.port_hi) - r.port_lo >= 4096)
+            throw UserError("--net allow=: the Landlock fallback takes port ranges of at most 4096 ports");
+        for (unsigned p = r.port_lo; p <= r.port_hi; ++p) ports.push_back(uint16_t(p));
+    }
+    return ports;
+}
+
 // "D HOOK PID COMM\nPATH" from the sandbox's init: a call it refused.
 void log_refusals(int sock, const Guard::EventSink& sink) {
     struct timeval none{0, 0};
@@ -228,6 +247,7 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     std::unique_ptr<Guard> guard;
     bool fallback = false;
     std::string guard_detail;
+    std::optional<std::vector<uint16_t>> tcp_ports;  // the fallback's --net allow=
     try {
         if (opt.guard == "bpf") {
             guard = Guard::load();
@@ -266,7 +286,11 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
             throw UserError(what + " is enforced by the BPF LSM guard, which is not in use here: " + why +
                             " (see mbx doctor)");
         };
-        if (net.needs_guard()) needs_bpf("--net " + opt.net);
+        if (net.mode == MBX_NET_LOOPBACK) needs_bpf("--net " + opt.net);
+        if (net.mode == MBX_NET_ALLOW && !guard) {
+            if (!fallback) needs_bpf("--net " + opt.net);
+            tcp_ports = landlock_tcp_ports(net);  // throws if it cannot say it
+        }
         if (!exec.deny.empty()) needs_bpf("--exec-deny");
         if (!exec.allow.empty() && !guard && !fallback)
             throw UserError("--exec-allow is enforced by the guard, and none can be used here (see mbx doctor)");
@@ -295,6 +319,12 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     plan.fallback_guard = fallback;
     plan.landlock.exec_allow = exec.allow;
     plan.landlock.scope_abstract_unix = net.mode != MBX_NET_HOST;
+    if (tcp_ports) {
+        plan.landlock.restrict_tcp = true;
+        plan.landlock.tcp_ports = *tcp_ports;
+    } else if (fallback && net.mode == MBX_NET_NONE && landlock_abi() >= 4) {
+        plan.landlock.restrict_tcp = true;  // no port: no TCP, not even on its own loopback
+    }
     plan.cwd = current_dir();
     plan.binds = opt.bind;
     plan.keep_tmp = opt.keep_tmp;

@@ -6,6 +6,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stddef.h>
@@ -198,8 +199,10 @@ constexpr DeniedSyscall kDeniedSyscalls[] = {
 // the init answers: mknod/mknodat of character and block devices (emulated
 // in the layer) and, for the fallback guard, the syscalls above (refused and
 // reported). With the latter, other architectures' and x32 calls fail with
-// ENOSYS, so that no other number reaches the same syscalls.
-UniqueFd install_notify_filter(bool mknod, bool deny) {
+// ENOSYS, so that no other number reaches the same syscalls. tcp_only: IP
+// sockets other than TCP, and io_uring (which makes sockets past seccomp),
+// are refused too, for a network policy that Landlock enforces by TCP port.
+UniqueFd install_notify_filter(bool mknod, bool deny, bool tcp_only) {
     auto stmt = [](uint16_t code, uint32_t k) { return sock_filter BPF_STMT(code, k); };
     auto jump = [](uint16_t code, uint32_t k, uint8_t jt, uint8_t jf) { return sock_filter BPF_JUMP(code, k, jt, jf); };
     const uint32_t enosys = SECCOMP_RET_ERRNO | ENOSYS;
@@ -215,6 +218,24 @@ UniqueFd install_notify_filter(bool mknod, bool deny) {
             f.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, uint32_t(d.nr), 0, 1));
             f.push_back(stmt(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF));
         }
+    }
+    if (tcp_only) {
+        f.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1));
+        f.push_back(stmt(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF));
+        // socket(AF_INET or AF_INET6, not SOCK_STREAM, or with a protocol but TCP)
+        f.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, 0, 11));
+        f.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])));
+        f.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, AF_INET, 1, 0));
+        f.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, AF_INET6, 0, 8));
+        f.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])));
+        f.push_back(stmt(BPF_ALU | BPF_AND | BPF_K, 0xf));  // the type without SOCK_NONBLOCK/CLOEXEC
+        f.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, SOCK_STREAM, 1, 0));
+        f.push_back(stmt(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF));
+        f.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])));
+        f.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 2, 0));
+        f.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, 1, 0));
+        f.push_back(stmt(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF));
+        f.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)));
     }
     if (mknod) {
         f.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, __NR_mknod, 0, 2));
@@ -331,8 +352,10 @@ void serve_notification(int listener, int report) {
         r->error = -emulate_mknod(listener, *n, report);
     } else {
         r->error = -EPERM;
+        unsigned hook = MBX_HOOK_SOCKET;  // socket, io_uring_setup
         for (auto& d : kDeniedSyscalls)
-            if (d.nr == nr) report_refusal(report, d.hook, static_cast<pid_t>(n->pid), "");
+            if (d.nr == nr) hook = d.hook;
+        report_refusal(report, hook, static_cast<pid_t>(n->pid), "");
     }
     ::ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, r);  // ENOENT if the caller died meanwhile
 }
@@ -471,7 +494,8 @@ void sandbox_main(const SandboxPlan& plan, int sock) {
 
     UniqueFd listener;
     if (plan.emulate_mknod || plan.fallback_guard)
-        listener = install_notify_filter(plan.emulate_mknod, plan.fallback_guard);
+        listener = install_notify_filter(plan.emulate_mknod, plan.fallback_guard,
+                                         plan.fallback_guard && plan.landlock.restrict_tcp);
 
     sigset_t mask, oldmask;
     sigemptyset(&mask);

@@ -11,12 +11,22 @@
 #  - --exec-allow make,sh: make runs (its dynamic loader is allowed with it),
 #    ls does not; --exec-deny and --net loopback are refused before anything
 #    runs, saying the fallback cannot enforce them;
+#  - --net allow=0.0.0.0/0:PORT: a TCP connect to PORT on the host's loopback
+#    works, to another port it fails (EACCES, Landlock), a UDP socket is refused
+#    (EPERM, seccomp, logged); a rule with an address is refused before anything
+#    runs; --net none: no TCP connect;
 #  - (root) ptrace and kill of a task joined into the sandbox's namespaces from
 #    outside: EPERM (Landlock's scoping), and ok under --guard off.
 . "$(dirname "$0")/lib.sh"
 e2e_init
 
 cc -O2 -o "$T/escape" "$REPO/tests/vm/escape.c"
+# Two listeners on the host's loopback.
+p1=$((17000 + $$ % 1000)) p2=$((18000 + $$ % 1000))
+"$T/escape" listen $p1 >/dev/null &
+on_cleanup "kill $! 2>/dev/null || true"
+"$T/escape" listen $p2 >/dev/null &
+on_cleanup "kill $! 2>/dev/null || true"
 
 for u in $(test_users root mbxtest); do
   as_user "$u"
@@ -60,6 +70,16 @@ for u in $(test_users root mbxtest); do
 rc=126" "$OUT" "--exec-allow: make runs, ls does not"
   mbx_as "$u" run --session g --exec-deny /bin/ls -- true
   assert_mbx_error "exec-deny is enforced by the BPF LSM guard.*Landlock fallback cannot enforce it" "--exec-deny without BPF LSM"
+  mbx_as "$u" run --session g --net allow=0.0.0.0/0:$p1 -- sh -c "$E connect 127.0.0.1 $p1; $E connect 127.0.0.1 $p2; $E udp 127.0.0.1 53"
+  assert_eq "ok
+Permission denied
+Operation not permitted" "$OUT" "--net allow=0.0.0.0/0:PORT: that port, another port, UDP"
+  mbx_as "$u" log g
+  assert_match "$OUT" "denied socket \\(pid [0-9]+ escape\\)" "mbx log: the UDP socket"
+  mbx_as "$u" run --session g --net allow=127.0.0.1:$p1 -- true
+  assert_mbx_error "checks TCP ports, not addresses" "--net allow= with an address under the fallback"
+  mbx_as "$u" run --session g --net none -- $E connect 127.0.0.1 $p1
+  assert_eq "Permission denied" "$OUT" "--net none: no TCP connect"
   mbx_as "$u" run --session g --net loopback -- true
   assert_mbx_error "net loopback is enforced by the BPF LSM guard.*Landlock fallback cannot enforce it" "--net loopback without BPF LSM"
   check_no_leftovers
