@@ -284,6 +284,21 @@ int BPF_PROG(task_alloc, struct task_struct *task, unsigned long clone_flags)
     return 0;
 }
 
+/* Marks follow forks also where only tracing programs load (the fallback
+ * guard's exec audit, without lsm/task_alloc). The tracepoint fires before
+ * the child first runs. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct *child)
+{
+    __u32 sb = sandbox_of(parent);
+    if (!sb)
+        return 0;
+    struct mbx_guard_mark *m = bpf_task_storage_get(&marks, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (m)
+        m->sandbox = sb;
+    return 0;
+}
+
 /* ---- files */
 
 /* Every read and write: catches writes through descriptors opened before the

@@ -59,14 +59,22 @@ int libbpf_log(enum libbpf_print_level level, const char* fmt, va_list ap) {
     return 0;
 }
 
-// Opens, loads and attaches; returns the skeleton or the errno and the step.
-::guard* open_guard(int& err, const char*& step) {
+// Opens, loads and attaches (audit_only: the tracing programs only);
+// returns the skeleton or the errno and the step.
+::guard* open_guard(int& err, const char*& step, bool audit_only = false) {
     libbpf_set_print(libbpf_log);
     ::guard* s = guard__open();
     if (!s) {
         err = errno;
         step = "open";
         return nullptr;
+    }
+    if (audit_only) {
+        bpf_program* prog;
+        bpf_object__for_each_program(prog, s->obj) {
+            std::string name = bpf_program__name(prog);
+            bpf_program__set_autoload(prog, name == "sched_process_exec" || name == "sched_process_fork");
+        }
     }
     if ((err = -guard__load(s)) != 0) {
         step = "load";
@@ -112,7 +120,15 @@ std::unique_ptr<Guard> Guard::load() {
     const char* step = "";
     ::guard* s = open_guard(err, step);
     if (!s) throw UserError("BPF LSM guard unavailable (" + std::string(step) + "): " + how_to_fix(bpf_lsm_listed(), err));
-    return std::unique_ptr<Guard>(new Guard(static_cast<Skeleton*>(s)));
+    return std::unique_ptr<Guard>(new Guard(static_cast<Skeleton*>(s), true));
+}
+
+std::unique_ptr<Guard> Guard::load_audit() {
+    int err = 0;
+    const char* step = "";
+    ::guard* s = open_guard(err, step, true);
+    if (!s) throw UserError("BPF exec audit unavailable (" + std::string(step) + "): " + std::strerror(err));
+    return std::unique_ptr<Guard>(new Guard(static_cast<Skeleton*>(s), false));
 }
 
 struct Guard::Events {
@@ -123,7 +139,7 @@ struct Guard::Events {
     std::thread thread;
 };
 
-Guard::Guard(Skeleton* s) : skel_(s) {}
+Guard::Guard(Skeleton* s, bool enforcing) : skel_(s), enforcing_(enforcing) {}
 
 void Guard::start_events(EventSink sink) {
     auto ev = std::make_unique<Events>();
@@ -215,7 +231,7 @@ void Guard::enroll(int pidfd, uint32_t id, const Policy& policy) {
 struct Guard::Skeleton {};
 struct Guard::Events {};
 
-Guard::Guard(Skeleton* s) : skel_(s) {}
+Guard::Guard(Skeleton* s, bool enforcing) : skel_(s), enforcing_(enforcing) {}
 
 GuardProbe probe_guard() {
     GuardProbe p;
@@ -229,6 +245,8 @@ std::unique_ptr<Guard> Guard::load() {
     GuardProbe p = probe_guard();
     throw UserError("BPF LSM guard unavailable: " + p.failure + "; " + p.fix);
 }
+
+std::unique_ptr<Guard> Guard::load_audit() { throw UserError("this mbx was built without the guard"); }
 
 Guard::~Guard() = default;
 

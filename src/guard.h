@@ -31,6 +31,11 @@ class Guard {
 public:
     // Loads and attaches every program; throws UserError saying why not.
     static std::unique_ptr<Guard> load();
+    // Only the tracing programs: marks and the exec audit, no denials (for
+    // the Landlock fallback, where BPF LSM programs do not load; root only).
+    static std::unique_ptr<Guard> load_audit();
+    // Does it deny (BPF LSM), or only audit?
+    bool enforcing() const { return enforcing_; }
     ~Guard();
     Guard(const Guard&) = delete;
     Guard& operator=(const Guard&) = delete;
@@ -61,8 +66,9 @@ public:
 private:
     struct Skeleton;
     struct Events;
-    explicit Guard(Skeleton* s);
+    Guard(Skeleton* s, bool enforcing);
     Skeleton* skel_;
+    bool enforcing_;
     std::unique_ptr<Events> events_;
 };
 

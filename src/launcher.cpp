@@ -279,20 +279,30 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
                 spdlog::debug("no guard: {}; no Landlock either", why);
             }
         }
+        // As root, the fallback's execs are still audited by BPF tracing
+        // programs (which load where BPF LSM ones do not).
+        if (fallback && ::geteuid() == 0) {
+            try {
+                guard = Guard::load_audit();
+                guard_detail += "; execs audited by BPF tracing";
+            } catch (const UserError& e) {
+                spdlog::debug("no exec audit: {}", e.what());
+            }
+        }
         auto needs_bpf = [&](const std::string& what) {
-            if (guard) return;
+            if (!fallback && guard) return;
             std::string why = fallback ? "the Landlock fallback cannot enforce it"
                               : ::geteuid() != 0 ? "it needs root" : probe_guard().failure;
             throw UserError(what + " is enforced by the BPF LSM guard, which is not in use here: " + why +
                             " (see mbx doctor)");
         };
         if (net.mode == MBX_NET_LOOPBACK) needs_bpf("--net " + opt.net);
-        if (net.mode == MBX_NET_ALLOW && !guard) {
+        if (net.mode == MBX_NET_ALLOW && (fallback || !guard)) {
             if (!fallback) needs_bpf("--net " + opt.net);
             tcp_ports = landlock_tcp_ports(net);  // throws if it cannot say it
         }
         if (!exec.deny.empty()) needs_bpf("--exec-deny");
-        if (!exec.allow.empty() && !guard && !fallback)
+        if (!exec.allow.empty() && !guard && !fallback)  // (no guard at all)
             throw UserError("--exec-allow is enforced by the guard, and none can be used here (see mbx doctor)");
     } catch (const UserError&) {
         drop_if_unused();
@@ -309,7 +319,7 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
             throw UserError(sys_error("open", session.path() + "/log"));
         }
         log.reset(fd);
-        std::string first = guard_json(guard ? "bpf lsm" : "landlock+seccomp", guard_detail) + "\n";
+        std::string first = guard_json(fallback ? "landlock+seccomp" : "bpf lsm", guard_detail) + "\n";
         (void)!::write(fd, first.data(), first.size());
     }
 

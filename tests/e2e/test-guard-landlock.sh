@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The fallback guard, on this host (whose kernel refuses BPF LSM programs):
 # `mbx run --guard auto` confines the sandbox with Landlock and seccomp, says so
-# in the session's log, and the escape attempts of the guard's battery are
+# in the session's log (as root, with every exec audited by BPF tracing programs), and the escape attempts of the guard's battery are
 # refused where --guard off lets them through. As root and as mbxtest:
 #  - a write into a host directory reached through a passed descriptor: EACCES
 #    (Landlock); a --bind path itself stays writable;
@@ -35,10 +35,16 @@ for u in $(test_users root mbxtest); do
   mkdir -p "$d/allowed" && chown "$u:" "$d/allowed"
   M=$(user_exe "$u" "$MBX")
 
-  mbx_as "$u" run --session g -- true
+  mbx_as "$u" run --session g -- sh -c 'ls / >/dev/null'
   assert_rc 0 "a run under the fallback guard"
   mbx_as "$u" log g
   assert_match "$OUT" "guard: landlock\\+seccomp \\(Landlock ABI [0-9]+; not BPF LSM: " "mbx log says which guard is active"
+  if [ "$u" = root ]; then
+    assert_match "$OUT" "; execs audited by BPF tracing\\)$" "root: execs are audited"
+    assert_match "$OUT" "exec ls / \\(pid [0-9]+ ls\\)" "root: mbx log lists the exec with argv"
+  else
+    assert_not_contains "$OUT" "exec ls" "a user's fallback has no exec audit"
+  fi
 
   for g in auto off; do
     capture_as "$u" sh -c "exec 4<'$d' && exec '$M' run --guard $g --session g --pass-fd 4 -- '$E' write-at 4 out-$g"
