@@ -15,7 +15,10 @@
 #include <string>
 #include <vector>
 
+#include "src/error.h"
 #include "src/guard.h"
+#include "src/guard_client.h"
+#include "src/guard_protocol.h"
 #include "src/id_map.h"
 #include "src/json_text.h"
 
@@ -96,9 +99,21 @@ Check cgroups() {
     return {"cgroup v2", false, "not mounted at /sys/fs/cgroup", "mount -t cgroup2 none /sys/fs/cgroup"};
 }
 
+Check guardd() {
+    std::string path = guard_socket_path();
+    if (::geteuid() == 0) return {"mbx-guardd", true, "not needed as root", ""};
+    try {
+        GuardClient::connect(path);
+        return {"mbx-guardd", true, "reachable at " + path, ""};
+    } catch (const UserError& e) {
+        return {"mbx-guardd", false, e.what(), "as root: systemctl enable --now mbx-guardd.socket"};
+    }
+}
+
 // What `mbx run --guard auto` confines this caller's sandboxes with.
-Check active_guard(const Check& bpf, const Check& ll) {
+Check active_guard(const Check& bpf, const Check& ll, const Check& daemon) {
     if (bpf.ok) return {"guard", true, "mbx run uses the BPF LSM guard", ""};
+    if (::geteuid() != 0 && daemon.ok) return {"guard", true, "mbx run uses the BPF LSM guard through mbx-guardd", ""};
     if (ll.ok)
         return {"guard", true,
                 "mbx run uses the fallback, Landlock and seccomp (weaker: --net loopback, addresses in "
@@ -111,7 +126,8 @@ Check active_guard(const Check& bpf, const Check& ll) {
 
 int cmd_doctor(const DoctorArgs& a) {
     std::vector<Check> checks = {kernel(), user_namespaces(), fuse(), subuid(), bpf_lsm(), landlock(), cgroups()};
-    checks.push_back(active_guard(checks[4], checks[5]));
+    checks.push_back(guardd());
+    checks.push_back(active_guard(checks[4], checks[5], checks.back()));
     bool runs = checks[1].ok && checks[2].ok;
     if (a.json) {
         nlohmann::json arr = nlohmann::json::array();

@@ -29,9 +29,9 @@ bool send_msg(int sock, const std::string& msg, int fd) {
     return n == static_cast<ssize_t>(msg.size());
 }
 
-bool recv_msg(int sock, std::string& msg, UniqueFd* fd_out) {
-    char buf[4096];
-    struct iovec iov = {buf, sizeof buf};
+bool recv_msg(int sock, std::string& msg, UniqueFd* fd_out, size_t max) {
+    std::string buf(max, '\0');
+    struct iovec iov = {buf.data(), buf.size()};
     struct msghdr mh {};
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
@@ -42,14 +42,22 @@ bool recv_msg(int sock, std::string& msg, UniqueFd* fd_out) {
     do n = ::recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
     while (n < 0 && errno == EINTR);
     if (n <= 0) return false;
-    msg.assign(buf, n);
+    msg.assign(buf.data(), size_t(n));
     for (struct cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-            int fd;
-            std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
-            if (fd_out) fd_out->reset(fd);
-            else ::close(fd);
+            // Every descriptor that came is owned here: one kept, the rest closed.
+            size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < count; ++i) {
+                int fd;
+                std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                if (fd_out && i == 0) fd_out->reset(fd);
+                else ::close(fd);
+            }
         }
+    }
+    if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+        errno = EMSGSIZE;
+        return false;
     }
     return true;
 }

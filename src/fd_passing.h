@@ -9,8 +9,8 @@ namespace mbx {
 
 // Sends msg (non-empty) and, if fd >= 0, the descriptor. Returns false on error.
 bool send_msg(int sock, const std::string& msg, int fd = -1);
-// Receives one message; fd_out gets a descriptor if one came. Returns false
-// on error or end of stream.
-bool recv_msg(int sock, std::string& msg, UniqueFd* fd_out = nullptr);
+// Receives one message of at most max bytes; fd_out gets a descriptor if one
+// came. Returns false on error, end of stream, or a longer message (EMSGSIZE).
+bool recv_msg(int sock, std::string& msg, UniqueFd* fd_out = nullptr, size_t max = 4096);
 
 }  // namespace mbx

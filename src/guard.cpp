@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "src/error.h"
+#include "src/pidfd.h"
 
 #ifdef MBX_HAVE_GUARD
 #include <bpf/bpf.h>
@@ -133,7 +134,7 @@ std::unique_ptr<Guard> Guard::load_audit() {
 
 struct Guard::Events {
     ring_buffer* rb = nullptr;
-    EventSink sink;
+    GuardEventSink sink;
     int64_t boot_to_unix = 0;
     std::atomic<bool> stop{false};
     std::thread thread;
@@ -141,27 +142,36 @@ struct Guard::Events {
 
 Guard::Guard(Skeleton* s, bool enforcing) : skel_(s), enforcing_(enforcing) {}
 
-void Guard::start_events(EventSink sink) {
+int Guard::event_fd(GuardEventSink sink) {
     auto ev = std::make_unique<Events>();
     ev->sink = std::move(sink);
     ev->boot_to_unix = boot_to_unix_ns();
-    Events* raw = ev.get();
     ev->rb = ring_buffer__new(
         bpf_map__fd(skel_->maps.events),
         [](void* ctx, void* data, size_t size) -> int {
             auto* e = static_cast<Events*>(ctx);
             if (size < sizeof(mbx_guard_event)) return 0;
             const auto* g = static_cast<const mbx_guard_event*>(data);
-            e->sink(event_json(*g, e->boot_to_unix), g->error != 0);
+            e->sink(event_json(*g, e->boot_to_unix), g->error != 0, g->sandbox);
             return 0;
         },
-        raw, nullptr);
+        ev.get(), nullptr);
     if (!ev->rb) throw UserError(std::string("guard: cannot read its events: ") + std::strerror(errno));
-    ev->thread = std::thread([raw] {
+    events_ = std::move(ev);
+    return ring_buffer__epoll_fd(events_->rb);
+}
+
+void Guard::consume_events() {
+    if (events_) ring_buffer__consume(events_->rb);
+}
+
+void Guard::start_events(GuardEventSink sink) {
+    event_fd(std::move(sink));
+    Events* raw = events_.get();
+    raw->thread = std::thread([raw] {
         while (!raw->stop.load()) ring_buffer__poll(raw->rb, 100);
         ring_buffer__consume(raw->rb);  // what came in last
     });
-    events_ = std::move(ev);
 }
 
 void Guard::stop_events() {
@@ -182,7 +192,34 @@ namespace {
 unsigned kernel_dev(uint64_t dev) { return unsigned((major(dev) << 20) | minor(dev)); }
 }  // namespace
 
-void Guard::enroll(int pidfd, uint32_t id, const Policy& policy) {
+void Guard::enroll(int pidfd, const GuardPolicy& policy) {
+    auto pid = pidfd_pid(pidfd);
+    if (!pid) throw UserError("guard: the sandbox's process is gone");
+    enroll_as(pidfd, static_cast<uint32_t>(*pid), policy);
+}
+
+bool Guard::is_marked(int pidfd) {
+    mbx_guard_mark m{};
+    return bpf_map__lookup_elem(skel_->maps.marks, &pidfd, sizeof pidfd, &m, sizeof m, 0) == 0;
+}
+
+void Guard::forget(uint32_t id, const GuardPolicy& policy) {
+    for (auto& b : policy.bind_roots) {
+        mbx_guard_bind_key k{id, kernel_dev(b.dev), b.ino};
+        bpf_map__delete_elem(skel_->maps.bind_roots, &k, sizeof k, 0);
+    }
+    auto drop_exec = [&](const std::string& path) {
+        mbx_guard_exec_key k{};
+        k.sandbox = id;
+        std::memcpy(k.path, path.data(), std::min(path.size(), sizeof k.path - 1));
+        bpf_map__delete_elem(skel_->maps.exec_rules, &k, sizeof k, 0);
+    };
+    for (auto& a : policy.exec.allow) drop_exec(a);
+    for (auto& d : policy.exec.deny) drop_exec(d);
+    bpf_map__delete_elem(skel_->maps.policies, &id, sizeof id, 0);
+}
+
+void Guard::enroll_as(int pidfd, uint32_t id, const GuardPolicy& policy) {
     auto fail = [](const char* what) {
         throw UserError(std::string("guard: cannot set the sandbox's ") + what + ": " + std::strerror(errno));
     };
@@ -250,9 +287,14 @@ std::unique_ptr<Guard> Guard::load_audit() { throw UserError("this mbx was built
 
 Guard::~Guard() = default;
 
-void Guard::enroll(int, uint32_t, const Policy&) {}
-void Guard::start_events(EventSink) {}
+void Guard::enroll(int, const GuardPolicy&) {}
+void Guard::enroll_as(int, uint32_t, const GuardPolicy&) {}
+void Guard::forget(uint32_t, const GuardPolicy&) {}
+bool Guard::is_marked(int) { return false; }
+void Guard::start_events(GuardEventSink) {}
 void Guard::stop_events() {}
+int Guard::event_fd(GuardEventSink) { return -1; }
+void Guard::consume_events() {}
 
 #endif
 

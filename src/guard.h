@@ -27,41 +27,65 @@ GuardProbe probe_guard();
 // it, it still may not: probe_guard() and Guard::load() find out).
 bool bpf_lsm_listed();
 
-class Guard {
+// What one sandbox may do besides the built-in allowlist (pipes, sockets,
+// ptys, /dev/null and friends).
+struct GuardPolicy {
+    struct FileId {
+        uint64_t dev, ino;
+    };
+    std::vector<uint64_t> writable_devs;  // whole file systems (st_dev): its view, its tmpfs mounts
+    std::vector<FileId> writable_files;   // single files: its stdin, stdout, stderr
+    std::vector<FileId> bind_roots;       // everything beneath these (--bind)
+    NetPolicy net;
+    ExecPolicy exec;
+};
+
+// One audit record or denial, as a JSON line of the session's log (see
+// mbx-log(1)), and the sandbox it is about.
+using GuardEventSink = std::function<void(const std::string& json_line, bool denied, uint32_t sandbox)>;
+
+// What mbx run needs of a guard: the BPF programs loaded by mbx itself
+// (Guard), or by mbx-guardd on its behalf (GuardClient).
+class GuardLink {
+public:
+    virtual ~GuardLink() = default;
+    // Does it deny (BPF LSM), or only audit execs?
+    virtual bool enforcing() const = 0;
+    // Confines the process behind pidfd (and every task it creates from now
+    // on) under policy; throws UserError saying why not.
+    virtual void enroll(int pidfd, const GuardPolicy& policy) = 0;
+    // Delivers the sandbox's events to sink, from a thread of its own, until
+    // stop_events() (which drains what is left).
+    virtual void start_events(GuardEventSink sink) = 0;
+    virtual void stop_events() = 0;
+};
+
+class Guard : public GuardLink {
 public:
     // Loads and attaches every program; throws UserError saying why not.
     static std::unique_ptr<Guard> load();
     // Only the tracing programs: marks and the exec audit, no denials (for
     // the Landlock fallback, where BPF LSM programs do not load; root only).
     static std::unique_ptr<Guard> load_audit();
-    // Does it deny (BPF LSM), or only audit?
-    bool enforcing() const { return enforcing_; }
-    ~Guard();
+    ~Guard() override;
     Guard(const Guard&) = delete;
     Guard& operator=(const Guard&) = delete;
 
-    struct FileId {
-        uint64_t dev, ino;
-    };
-    // What one sandbox may do besides the built-in allowlist (pipes, sockets,
-    // ptys, /dev/null and friends).
-    struct Policy {
-        std::vector<uint64_t> writable_devs;  // whole file systems (st_dev): its view, its tmpfs mounts
-        std::vector<FileId> writable_files;   // single files: its stdin, stdout, stderr
-        std::vector<FileId> bind_roots;       // everything beneath these (--bind)
-        NetPolicy net;
-        ExecPolicy exec;
-    };
-    // Confines the process behind pidfd (and every task it creates from now
-    // on) as sandbox `id`.
-    void enroll(int pidfd, uint32_t id, const Policy& policy);
-
-    // One audit record or denial, as a JSON line of the session's log (see mbx-log(1)).
-    using EventSink = std::function<void(const std::string& json_line, bool denied)>;
-    // Delivers the events of the sandboxes this guard confines to sink, from
-    // a thread of its own, until stop_events() (which drains what is left).
-    void start_events(EventSink sink);
-    void stop_events();
+    bool enforcing() const override { return enforcing_; }
+    // As sandbox id = the pidfd's pid (one sandbox per mbx run).
+    void enroll(int pidfd, const GuardPolicy& policy) override;
+    // As sandbox id (mbx-guardd numbers them).
+    void enroll_as(int pidfd, uint32_t id, const GuardPolicy& policy);
+    // Removes sandbox id's policy (its tasks are gone).
+    void forget(uint32_t id, const GuardPolicy& policy);
+    // Is the process behind pidfd confined already?
+    bool is_marked(int pidfd);
+    void start_events(GuardEventSink sink) override;
+    void stop_events() override;
+    // For a caller with its own poll loop (mbx-guardd): events go to sink
+    // when consume_events() is called; poll the returned descriptor.
+    int event_fd(GuardEventSink sink);
+    void consume_events();
 
 private:
     struct Skeleton;

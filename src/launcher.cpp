@@ -28,9 +28,12 @@
 #include "src/error.h"
 #include "src/fd_passing.h"
 #include "src/guard.h"
+#include "src/guard_client.h"
 #include "src/guard_event.h"
+#include "src/guard_protocol.h"
 #include "src/id_map.h"
 #include "src/landlock.h"
+#include "src/pidfd.h"
 #include "src/sandbox.h"
 #include "src/summary.h"
 
@@ -109,7 +112,7 @@ void reclaim_terminal() {
 // Confines the sandbox's init (it waits for this before running the command)
 // with policy and the writable file systems it reports; kills it if that
 // fails. Returns false if the sandbox could not be confined (it is killed then).
-bool enroll_sandbox(Guard& guard, int sock, pid_t child, Guard::Policy policy) {
+bool enroll_sandbox(GuardLink& guard, int sock, pid_t child, GuardPolicy policy) {
     std::string msg;
     // The init reports once its mounts are made; a stuck one must not hang mbx.
     struct timeval tv{60, 0};
@@ -128,14 +131,13 @@ bool enroll_sandbox(Guard& guard, int sock, pid_t child, Guard::Policy policy) {
         if (std::sscanf(tok.c_str(), "d:%llu", &dev) == 1) policy.writable_devs.push_back(dev);
         else if (std::sscanf(tok.c_str(), "b:%llu:%llu", &dev, &ino) == 2) policy.bind_roots.push_back({dev, ino});
     }
-    int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child, 0));
     try {
-        if (pidfd < 0) throw UserError(sys_error("pidfd_open", std::to_string(child)));
-        UniqueFd pf(pidfd);
+        UniqueFd pf = open_pidfd(child);
+        if (!pf) throw UserError(sys_error("pidfd_open", std::to_string(child)));
         // Its standard input, output and error stay writable (mbx run > log).
         for (int fd = 0; fd <= 2; ++fd)
             if (auto st = sys::stat_fd(fd)) policy.writable_files.push_back({st->st_dev, st->st_ino});
-        guard.enroll(pf.get(), static_cast<uint32_t>(child), policy);
+        guard.enroll(pf.get(), policy);
         send_msg(sock, "E");
         return true;
     } catch (const UserError& e) {
@@ -165,7 +167,7 @@ std::vector<uint16_t> landlock_tcp_ports(const NetPolicy& net) {
 }
 
 // "D HOOK PID COMM\nPATH" from the sandbox's init: a call it refused.
-void log_refusals(int sock, const Guard::EventSink& sink) {
+void log_refusals(int sock, const GuardEventSink& sink) {
     struct timeval none{0, 0};
     ::setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
     for (std::string msg; recv_msg(sock, msg);) {
@@ -176,7 +178,7 @@ void log_refusals(int sock, const Guard::EventSink& sink) {
         if (!msg.starts_with("D ") || nl == std::string::npos ||
             std::sscanf(msg.c_str(), "D %u %d %16[^\n]", &hook, &pid, comm) < 2)
             continue;
-        sink(denial_json(hook, pid, comm, msg.substr(nl + 1)), true);
+        sink(denial_json(hook, pid, comm, msg.substr(nl + 1)), true, 0);
     }
 }
 
@@ -244,12 +246,20 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
 
     // Which guard confines the sandbox: BPF LSM, or Landlock and seccomp where
     // BPF LSM cannot be used (see mbx-run(1), THE GUARD).
-    std::unique_ptr<Guard> guard;
+    std::unique_ptr<GuardLink> guard;
     bool fallback = false;
     std::string guard_detail;
     std::optional<std::vector<uint16_t>> tcp_ports;  // the fallback's --net allow=
     try {
-        if (opt.guard == "bpf") {
+        if (opt.guard == "bpf" && ::geteuid() != 0) {
+            try {
+                guard = GuardClient::connect(guard_socket_path());
+            } catch (const UserError& e) {
+                throw UserError(std::string("--guard bpf: ") + e.what() +
+                                " (start it as root: systemctl start mbx-guardd.socket)");
+            }
+            guard_detail = "--guard bpf, through mbx-guardd";
+        } else if (opt.guard == "bpf") {
             guard = Guard::load();
             guard_detail = "--guard bpf";
         } else if (opt.guard == "landlock") {
@@ -260,7 +270,11 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
         } else if (opt.guard == "auto") {
             std::string why;
             if (::geteuid() != 0) {
-                why = "BPF LSM needs root";
+                try {
+                    guard = GuardClient::connect(guard_socket_path());
+                } catch (const UserError& e) {
+                    why = std::string("BPF LSM needs root, and ") + e.what();
+                }
             } else if (!bpf_lsm_listed()) {
                 why = "\"bpf\" is not in the kernel's LSM list";
             } else {
@@ -271,7 +285,7 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
                 }
             }
             if (guard) {
-                guard_detail = "BPF LSM loads here";
+                guard_detail = ::geteuid() != 0 ? "through mbx-guardd" : "BPF LSM loads here";
             } else if (landlock_abi() >= 1) {
                 fallback = true;
                 guard_detail = "Landlock ABI " + std::to_string(landlock_abi()) + "; not BPF LSM: " + why;
@@ -292,7 +306,8 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
         auto needs_bpf = [&](const std::string& what) {
             if (!fallback && guard) return;
             std::string why = fallback ? "the Landlock fallback cannot enforce it"
-                              : ::geteuid() != 0 ? "it needs root" : probe_guard().failure;
+                              : ::geteuid() != 0 ? "it needs root, or mbx-guardd (not reachable)"
+                                                 : probe_guard().failure;
             throw UserError(what + " is enforced by the BPF LSM guard, which is not in use here: " + why +
                             " (see mbx doctor)");
         };
@@ -448,14 +463,14 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     // clones the sandbox (a lock held by another thread would stay held in
     // the child). Nothing is marked before enroll_sandbox, so nothing is missed.
     std::mutex log_lock;
-    Guard::EventSink to_log = [fd = log.get(), &denials, &log_lock](const std::string& line, bool denied) {
+    GuardEventSink to_log = [fd = log.get(), &denials, &log_lock](const std::string& line, bool denied, uint32_t) {
         std::string l = line + "\n";
         std::lock_guard lock(log_lock);
         (void)!::write(fd, l.data(), l.size());
         if (denied) ++denials;
     };
     if (guard) guard->start_events(to_log);
-    Guard::Policy policy;
+    GuardPolicy policy;
     policy.net = net;
     policy.exec = exec;
     bool confined = !guard || enroll_sandbox(*guard, ours.get(), child, std::move(policy));

@@ -72,6 +72,7 @@ mbx_guard_net_rule parse_rule(const std::string& rule) {
 
 NetPolicy parse_net(const std::string& value) {
     NetPolicy p;
+    p.spec = value;
     if (value == "host") return p;
     if (value == "none") {
         p.mode = MBX_NET_NONE;

@@ -9,6 +9,7 @@
 namespace mbx {
 
 struct NetPolicy {
+    std::string spec = "host";  // as given to --net
     mbx_guard_net_mode mode = MBX_NET_HOST;
     std::vector<mbx_guard_net_rule> rules;  // for MBX_NET_ALLOW
     // Does it need the guard to be enforced? (none also works with a network

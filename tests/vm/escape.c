@@ -16,6 +16,10 @@
  *   escape await-intruder    wait (20 s at most) for a process named "intruder" to appear
  *                            in this PID namespace, then ptrace-attach it and SIGKILL it:
  *                            prints "ptrace=RESULT kill=RESULT"
+ *   escape as UID GID CMD... run CMD as that user (no supplementary groups)
+ *   escape request SOCKET PID|- [big]  send mbx-guardd an enroll request for PID
+ *                            (with its pidfd; "-": garbage, no pidfd; big: 70000 bytes)
+ *                            and print the reply
  *   escape intrude           find the process running "escape await-intruder", join its
  *                            PID and user namespaces and leave a child there named
  *                            "intruder" (not in its sandbox); prints the child's pid
@@ -37,6 +41,8 @@
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <grp.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -85,6 +91,51 @@ static int await_intruder(void) {
     }
     printf("ptrace=%s ", traced);
     printf("kill=%s\n", result(kill(pid, SIGKILL)));
+    return 0;
+}
+
+/* A raw mbx-guardd client (the request format of src/guard_protocol.h). */
+static int request(const char* path, const char* pid, int big) {
+    int s = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    strncpy(a.sun_path, path, sizeof a.sun_path - 1);
+    if (s < 0 || connect(s, (struct sockaddr*)&a, sizeof a) < 0) return report(-1);
+    static char msg[70001];
+    size_t len;
+    if (big) {
+        memset(msg, 'x', 70000);
+        len = 70000;
+    } else if (strcmp(pid, "-") == 0) {
+        len = (size_t)snprintf(msg, sizeof msg, "GET / HTTP/1.0\r\n\r\n");
+    } else {
+        len = (size_t)snprintf(msg, sizeof msg, "mbx-guard 1\nenroll\ndev 1\nnet host\n");
+    }
+    struct iovec iov = {msg, len};
+    struct msghdr mh;
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    char ctrl[CMSG_SPACE(sizeof(int))];
+    if (strcmp(pid, "-") != 0) {
+        int fd = (int)syscall(SYS_pidfd_open, atoi(pid), 0);
+        if (fd < 0) return report(-1);
+        memset(ctrl, 0, sizeof ctrl);
+        mh.msg_control = ctrl;
+        mh.msg_controllen = sizeof ctrl;
+        struct cmsghdr* c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    }
+    if (sendmsg(s, &mh, 0) < 0) return report(-1);
+    char reply[512];
+    ssize_t n = recv(s, reply, sizeof reply - 1, 0);
+    if (n < 0) return report(-1);
+    reply[n] = 0;
+    printf("%s\n", n ? reply : "(closed)");
     return 0;
 }
 
@@ -180,9 +231,16 @@ int main(int argc, char** argv) {
     }
     if (argc >= 3 && strcmp(argv[1], "mknod-blk") == 0) return report(mknod(argv[2], S_IFBLK | 0600, makedev(8, 0)));
     if (argc >= 2 && strcmp(argv[1], "await-intruder") == 0) return await_intruder();
+    if (argc >= 5 && strcmp(argv[1], "as") == 0) {
+        if (setgroups(0, NULL) < 0 || setgid(atoi(argv[3])) < 0 || setuid(atoi(argv[2])) < 0) return report(-1);
+        execvp(argv[4], argv + 4);
+        return report(-1);
+    }
+    if (argc >= 4 && strcmp(argv[1], "request") == 0) return request(argv[2], argv[3], argc >= 5);
     if (argc >= 2 && strcmp(argv[1], "intrude") == 0) return intrude();
     fprintf(stderr, "usage: escape write-fd N | kill-pidfd N | mount DIR | bpf | pidfd PID FD CMD... |\n"
                     "       connect ADDR PORT | udp ADDR PORT | listen PORT | write-at FD NAME | af-key |\n"
-                    "       init-module FILE | add-key | mknod-blk PATH | await-intruder | intrude\n");
+                    "       init-module FILE | add-key | mknod-blk PATH | await-intruder | intrude |\n"
+                    "       as UID GID CMD... | request SOCKET PID|- [big]\n");
     return 2;
 }

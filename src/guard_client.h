@@ -1,0 +1,40 @@
+// The guard for users other than root: mbx-guardd (src/guardd.*) holds the
+// BPF programs and enrolls the caller's sandbox for it; this is mbx run's
+// side of that conversation (src/guard_protocol.h).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "overlay/sys/unique_fd.h"
+#include "src/guard.h"
+
+namespace mbx {
+
+class GuardClient : public GuardLink {
+public:
+    // Connects to the daemon at path; throws UserError if it is not there.
+    static std::unique_ptr<GuardClient> connect(const std::string& path);
+    ~GuardClient() override;
+
+    bool enforcing() const override { return true; }
+    void enroll(int pidfd, const GuardPolicy& policy) override;
+    void start_events(GuardEventSink sink) override;
+    // Waits (5 s at most) for the daemon to say the sandbox has ended.
+    void stop_events() override;
+
+private:
+    explicit GuardClient(UniqueFd sock) : sock_(std::move(sock)) {}
+    // Reads the records once the reply to the request is in (the reply and
+    // the records come on the same socket).
+    void read_events();
+    UniqueFd sock_;
+    GuardEventSink sink_;
+    bool enrolled_ = false;
+    std::thread thread_;
+    std::atomic<bool> stop_{false};
+};
+
+}  // namespace mbx

@@ -1,0 +1,36 @@
+// mbx-guardd's protocol: a SOCK_SEQPACKET unix socket; the client sends one
+// request with its sandbox's pidfd attached (SCM_RIGHTS), the daemon answers
+// "ok" or "error MESSAGE", then sends "E JSON" per audit record or denial of
+// that sandbox and "X" when the sandbox has ended. A request is text:
+//
+//   mbx-guard 1
+//   enroll
+//   dev ST_DEV             (repeatable: a whole writable file system)
+//   file ST_DEV ST_INO     (repeatable: a single writable file)
+//   bind ST_DEV ST_INO     (repeatable: a --bind root)
+//   net SPEC               (as --net)
+//   exec-allow HEX-PATH    (repeatable)
+//   exec-deny HEX-PATH     (repeatable)
+//
+// Nothing in it is trusted: the daemon decodes it strictly, and a policy can
+// only deny (it never lets a process do what its user could not).
+#pragma once
+
+#include <string>
+
+#include "src/guard.h"
+
+namespace mbx {
+
+constexpr size_t kGuardMaxRequest = 65536;
+constexpr size_t kGuardMaxBinds = 64;   // per sandbox
+constexpr size_t kGuardMaxExec = 256;   // per sandbox
+
+// /run/mbx/guard.sock, or $MBX_GUARD_SOCKET.
+std::string guard_socket_path();
+
+std::string encode_enroll(const GuardPolicy& policy);
+// Throws UserError saying what is wrong (the daemon sends it back).
+GuardPolicy decode_enroll(const std::string& request);
+
+}  // namespace mbx

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# mbx-guardd, in the qemu guest (tests/vm/run.sh tests/vm/guardd-battery.sh):
+# root starts the daemon; the unprivileged user u1's `mbx run` is confined by it
+# (--guard auto picks it, and the log says so): a write through an inherited
+# descriptor, a directory beside a --bind path, a mount, a module autoload and a
+# program outside --exec-allow are denied (and allowed under --guard off, but
+# for the exec), each logged in u1's session; ordinary work is unaffected.
+# Hostile requests are refused with a one-line error and the daemon lives on: a
+# pidfd of another user's process (u2 asking for u1's), no pidfd (garbage), an
+# oversized request, a process confined already.
+# e2e-timeout: 900
+. "$(dirname "$0")/lib.sh"
+e2e_init
+
+E2E_CMD_TIMEOUT=700
+export MBX_VM_TIMEOUT=300 MBX_BUILD_DIR
+MBX_BUILD_DIR=$(dirname "$(dirname "$MBX")")
+[ -x "$MBX_BUILD_DIR/src/mbx-guardd" ] || fail "no mbx-guardd next to $MBX"
+capture_raw bash "$REPO/tests/vm/run.sh" "$REPO/tests/vm/guardd-battery.sh"
+if [ "$RC" = 125 ]; then
+  note "the VM failed (no status from the guest); booting it once more"
+  capture_raw bash "$REPO/tests/vm/run.sh" "$REPO/tests/vm/guardd-battery.sh"
+fi
+assert_rc 0 "the guest's battery"
+assert_contains "$OUT" "daemon listening" "the daemon listens on /run/mbx/guard.sock"
+assert_match "$OUT" "^auto .*log=guard: bpf lsm \\(through mbx-guardd\\)" "--guard auto as a user uses the daemon"
+assert_contains "$OUT" "inherited-fd bpf=Operation not permitted off=ok" "write through an inherited descriptor"
+assert_contains "$OUT" "victim original escaped" "only the unguarded write reached the file"
+assert_contains "$OUT" "bind-outside bpf=Operation not permitted off=ok" "a directory beside a --bind path"
+assert_contains "$OUT" "mount bpf=Operation not permitted off=ok" "mount of a tmpfs in the user namespace"
+assert_match "$OUT" "module-autoload bpf=[^=]+ loaded=0 off=[^=]+ loaded=1" "module autoload by a user"
+assert_contains "$OUT" "exec-allow other=rc=126" "--exec-allow through the daemon"
+assert_contains "$OUT" "work bpf=fine" "ordinary work"
+for d in "file_write victim" "create out-bpf" mount "module net-pf-15" "exec /usr/local/bin/escape"; do
+  assert_match "$OUT" "denied $d \\(pid [0-9]+ " "u1's log: $d"
+done
+assert_contains "$OUT" "foreign-pid error that process is not yours" "another user's process"
+assert_contains "$OUT" "garbage error no pidfd attached" "garbage"
+assert_contains "$OUT" "oversized error request too large" "an oversized request"
+assert_contains "$OUT" "own-pid ok" "a user's own unconfined process"
+assert_contains "$OUT" "twice error that process is confined already" "a process confined already"
+assert_contains "$OUT" "daemon-after alive Operation not permitted" "the daemon lives on and still confines"
+e2e_done

@@ -1,0 +1,67 @@
+# mbx-guardd's test suite, for tests/vm/run.sh: in the guest, root starts the
+# daemon; the users u1 and u2 run mbx without root. One line per check:
+#   CHECK bpf=RESULT off=RESULT
+E=$ESCAPE
+echo 'u1:x:1000:1000::/data/u1:/bin/sh' >>/etc/passwd
+echo 'u2:x:1001:1001::/data/u2:/bin/sh' >>/etc/passwd
+printf 'u1:x:1000:\nu2:x:1001:\n' >>/etc/group
+for u in u1 u2; do mkdir -p /data/$u && chown $u:$u /data/$u; done
+chmod 0666 /dev/fuse  # as on stock Debian
+mkdir -p /srv/u1/allowed && chown -R u1:u1 /srv/u1 && echo original >/srv/u1/victim && chown u1 /srv/u1/victim
+
+/usr/local/sbin/mbx-guardd >/tmp/guardd.log 2>&1 &
+daemon=$!
+i=0
+while [ ! -S /run/mbx/guard.sock ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+echo "daemon $([ -S /run/mbx/guard.sock ] && echo listening || echo absent)"
+
+# as USER CMD...: CMD as USER, with that user's MBX_HOME; bounded to 120 s.
+as() {
+  local u=$1 id
+  shift
+  id=$(grep "^$u:" /etc/passwd | cut -d: -f3)
+  HOME=/data/$u MBX_HOME=/data/$u/mbx timeout 120 "$E" as "$id" "$id" "$@"
+}
+# run USER MODE ARGS...: the first output line of mbx run --guard MODE as USER.
+run() {
+  local u=$1 mode=$2
+  shift 2
+  as "$u" "$MBX" run --guard "$mode" --session "$u-$mode" "$@" 2>/dev/null | head -n 1
+}
+
+echo "auto $(as u1 "$MBX" run --session u1-auto -- true 2>&1 | head -n 1) log=$(as u1 "$MBX" log u1-auto | head -n 1 | cut -d' ' -f2-)"
+exec 3>>/srv/u1/victim
+echo "inherited-fd bpf=$(run u1 bpf --pass-fd 3 -- "$E" write-fd 3) off=$(run u1 off --pass-fd 3 -- "$E" write-fd 3)"
+exec 3>&-
+echo "victim $(tr '\n' ' ' </srv/u1/victim)"
+exec 4</srv/u1
+echo "bind-outside bpf=$(run u1 bpf --bind /srv/u1/allowed --pass-fd 4 -- "$E" write-at 4 out-bpf) off=$(run u1 off --bind /srv/u1/allowed --pass-fd 4 -- "$E" write-at 4 out-off)"
+exec 4<&-
+mkdir -p /srv/u1/mnt && chown u1 /srv/u1/mnt
+echo "mount bpf=$(run u1 bpf -- "$E" mount /srv/u1/mnt) off=$(run u1 off -- "$E" mount /srv/u1/mnt)"
+echo "module-autoload bpf=$(run u1 bpf -- "$E" af-key) loaded=$(grep -c '^af_key ' /proc/modules) off=$(run u1 off -- "$E" af-key) loaded=$(grep -c '^af_key ' /proc/modules)"
+echo "bpf-syscall bpf=$(run u1 bpf -- "$E" bpf)"
+echo "exec-allow other=$(run u1 bpf --exec-allow /bin/sh -- sh -c "$E bpf; echo rc=\$?")"
+echo "work bpf=$(run u1 bpf -- sh -c 'echo w >/etc/new && echo x >/tmp/x && echo fine')"
+echo "--- u1's log"
+as u1 "$MBX" log u1-bpf
+echo "--- u2's view of u1's log: $(as u2 "$MBX" log u1-bpf 2>&1 | head -n 1)"
+
+# Requests the daemon must refuse, and live through.
+as u1 "$MBX" run --guard off --session u1-long -- sleep 30 >/dev/null 2>&1 &
+long=$!
+sleeper() { for p in /proc/[0-9]*; do [ "$(cat "$p/comm" 2>/dev/null)" = sleep ] && echo "${p#/proc/}"; done | head -n 1; }
+i=0
+while [ -z "$(sleeper)" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+pid=$(sleeper)
+echo "foreign-pid $(as u2 "$E" request /run/mbx/guard.sock "$pid")"
+echo "garbage $(as u2 "$E" request /run/mbx/guard.sock -)"
+echo "oversized $(as u2 "$E" request /run/mbx/guard.sock 1 big)"
+echo "own-pid $(as u1 "$E" request /run/mbx/guard.sock "$pid")"
+echo "twice $(as u1 "$E" request /run/mbx/guard.sock "$pid")"
+kill "$pid" 2>/dev/null
+wait $long
+echo "daemon-after $(kill -0 $daemon 2>/dev/null && echo alive || echo dead) $(run u1 bpf -- "$E" bpf)"
+kill $daemon
+echo "--- daemon log"
+cat /tmp/guardd.log
