@@ -16,8 +16,13 @@
 #include <bpf/libbpf.h>
 #include <spdlog/spdlog.h>
 
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdarg>
+#include <set>
 #include <thread>
 
 #include "bpf/guard.h"
@@ -122,6 +127,75 @@ std::unique_ptr<Guard> Guard::load() {
     ::guard* s = open_guard(err, step);
     if (!s) throw UserError("BPF LSM guard unavailable (" + std::string(step) + "): " + how_to_fix(bpf_lsm_listed(), err));
     return std::unique_ptr<Guard>(new Guard(static_cast<Skeleton*>(s), true));
+}
+
+std::unique_ptr<Guard> Guard::load_pinned(const std::string& dir) {
+    libbpf_set_print(libbpf_log);
+    if (::mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST)
+        throw UserError(sys_error("mkdir", dir) + " (is bpffs mounted? mount -t bpf bpf /sys/fs/bpf)");
+    ::guard* s = guard__open();
+    if (!s) throw UserError(std::string("guard: open: ") + std::strerror(errno));
+    std::unique_ptr<Guard> g(new Guard(static_cast<Skeleton*>(s), true));
+    bpf_map* map;
+    bpf_object__for_each_map(map, s->obj) {
+        std::string name = bpf_map__name(map);
+        if (!name.starts_with(".")) bpf_map__set_pin_path(map, (dir + "/" + name).c_str());
+    }
+    if (int err = -guard__load(s)) {
+        // A first load that fails leaves no maps behind; under a running
+        // guard (pinned links) the pinned maps are its own and stay.
+        bool running = false;
+        if (DIR* d = ::opendir(dir.c_str())) {
+            while (struct dirent* e = ::readdir(d)) running |= std::string(e->d_name).starts_with("link-");
+            ::closedir(d);
+        }
+        if (!running) {
+            bpf_object__unpin_maps(s->obj, nullptr);
+            ::rmdir(dir.c_str());
+        }
+        throw UserError(std::string("guard: load (with the maps pinned in ") + dir + "): " + std::strerror(err));
+    }
+    if (int err = -guard__attach(s)) throw UserError(std::string("guard: attach: ") + std::strerror(err));
+    // Now both the new links and the pinned old ones are attached.
+    std::set<std::string> current;
+    for (int i = 0; i < s->skeleton->prog_cnt; ++i) {
+        bpf_prog_skeleton& ps = s->skeleton->progs[i];
+        if (!*ps.link) continue;
+        std::string path = dir + "/link-" + ps.name;
+        current.insert("link-" + std::string(ps.name));
+        bpf_link* old = bpf_link__open(path.c_str());
+        ::unlink(path.c_str());
+        if (bpf_link__pin(*ps.link, path.c_str()) < 0)
+            throw UserError(sys_error("pin the guard's link", path));
+        if (old) bpf_link__destroy(old);  // the old program is detached here
+    }
+    // Links of programs this version no longer has.
+    if (DIR* d = ::opendir(dir.c_str())) {
+        while (struct dirent* e = ::readdir(d)) {
+            std::string n = e->d_name;
+            if (!n.starts_with("link-") || current.count(n)) continue;
+            if (bpf_link* old = bpf_link__open((dir + "/" + n).c_str())) {
+                ::unlinkat(::dirfd(d), n.c_str(), 0);
+                bpf_link__destroy(old);
+            }
+        }
+        ::closedir(d);
+    }
+    // Closing this process's link descriptors must not detach the programs.
+    for (int i = 0; i < s->skeleton->prog_cnt; ++i)
+        if (*s->skeleton->progs[i].link) bpf_link__disconnect(*s->skeleton->progs[i].link);
+    return g;
+}
+
+uint32_t Guard::max_sandbox_id() {
+    uint32_t key = 0, next = 0, max = 0;
+    const void* prev = nullptr;
+    while (bpf_map__get_next_key(skel_->maps.policies, prev, &next, sizeof next) == 0) {
+        max = std::max(max, next);
+        key = next;
+        prev = &key;
+    }
+    return max;
 }
 
 std::unique_ptr<Guard> Guard::load_audit() {
@@ -284,6 +358,8 @@ std::unique_ptr<Guard> Guard::load() {
 }
 
 std::unique_ptr<Guard> Guard::load_audit() { throw UserError("this mbx was built without the guard"); }
+std::unique_ptr<Guard> Guard::load_pinned(const std::string&) { return load(); }
+uint32_t Guard::max_sandbox_id() { return 0; }
 
 Guard::~Guard() = default;
 

@@ -67,6 +67,14 @@ public:
     // Only the tracing programs: marks and the exec audit, no denials (for
     // the Landlock fallback, where BPF LSM programs do not load; root only).
     static std::unique_ptr<Guard> load_audit();
+    // For mbx-guardd: the maps are pinned in dir (a bpffs directory) and
+    // reused from an earlier load, and the links are pinned there too, so the
+    // programs stay attached when this process exits (fail closed). The new
+    // programs are attached before the pinned old ones are detached: both
+    // only deny, so the overlap leaves no gap.
+    static std::unique_ptr<Guard> load_pinned(const std::string& dir);
+    // The highest sandbox id with a policy (from an earlier load), or 0.
+    uint32_t max_sandbox_id();
     ~Guard() override;
     Guard(const Guard&) = delete;
     Guard& operator=(const Guard&) = delete;

@@ -68,7 +68,9 @@ UniqueFd listen_on(const std::string& path) {
 
 class Daemon {
 public:
-    Daemon(std::unique_ptr<Guard> guard, UniqueFd listener) : guard_(std::move(guard)), listener_(std::move(listener)) {}
+    Daemon(std::unique_ptr<Guard> guard, UniqueFd listener) : guard_(std::move(guard)), listener_(std::move(listener)) {
+        next_id_ = guard_->max_sandbox_id() + 1;  // the sandboxes of an earlier daemon keep theirs
+    }
 
     int run() {
         sigset_t mask;
@@ -94,8 +96,7 @@ public:
             int n = ::poll(p.data(), p.size(), 1000);
             if (n < 0 && errno != EINTR) throw UserError(sys_error("poll", ""));
             if (n > 0 && (p[1].revents & POLLIN)) {
-                spdlog::info("mbx-guardd: stopping; the guard is unloaded with it ({} sandboxes were confined)",
-                             sandboxes_.size());
+                spdlog::info("mbx-guardd: stopping; the guard stays loaded ({} sandboxes confined)", sandboxes_.size());
                 return 0;
             }
             guard_->consume_events();
@@ -220,7 +221,7 @@ private:
 
 int run_guardd(const GuarddOptions& opt) {
     if (::geteuid() != 0) throw UserError("mbx-guardd must run as root (it loads the BPF LSM guard)");
-    auto guard = Guard::load();
+    auto guard = Guard::load_pinned(opt.pin_dir.empty() ? "/sys/fs/bpf/mbx" : opt.pin_dir);
     auto listener = listen_on(opt.socket_path.empty() ? guard_socket_path() : opt.socket_path);
     return Daemon(std::move(guard), std::move(listener)).run();
 }

@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
     mbx::GuarddOptions opt;
     app.add_option("--socket", opt.socket_path, "Unix socket to listen on (default /run/mbx/guard.sock)")
         ->type_name("PATH");
+    app.add_option("--pin-dir", opt.pin_dir, "bpffs directory of the guard's maps and links (default /sys/fs/bpf/mbx)")
+        ->type_name("DIR");
     CLI11_PARSE(app, argc, argv);
     try {
         return mbx::run_guardd(opt);

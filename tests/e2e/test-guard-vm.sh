@@ -2,7 +2,8 @@
 # The BPF LSM guard, where it can be loaded: in a qemu guest with Debian's cloud
 # kernel (tests/vm/vm.sh), and where it cannot: on this host.
 #  1. host: `mbx doctor` finds BPF LSM unusable by trying to load and attach the
-#     guard, and says why and how to fix it; its other checks pass.
+#     guard, and says why and how to fix it; its other checks pass. mbx-guardd
+#     fails with one line (and pins nothing); as a user it says it needs root.
 #  2. guest: `mbx doctor` loads and attaches the guard ("bpf lsm ok").
 #  3. guest, as real root inside `mbx run` (tests/vm/run.sh tests/vm/guard-battery.sh): a write
 #     through a descriptor opened before the sandbox (--pass-fd) and a mount of a
@@ -52,6 +53,16 @@ part_host() {
   assert_match "$OUT" '^bpf lsm +no +.*the guard does not load \(load: ' "BPF LSM found unusable by loading it"
   assert_match "$OUT" '^ +fix: ' "a fix is given"
   assert_match "$OUT" '^fuse +ok ' "the FUSE check"
+  # mbx-guardd cannot load the guard here either: one line, nothing left pinned.
+  capture_raw "$(dirname "$MBX")/mbx-guardd" --socket "$T/guard.sock"
+  assert_rc 1 "mbx-guardd without BPF LSM"
+  assert_match "$ERR" '^mbx-guardd: (guard: load .*: Operation not permitted|mkdir.*is bpffs mounted\? mount -t bpf)' "it says why"
+  assert_eq 1 "$(grep -c '' <<<"$ERR")" "one line"
+  [ ! -e /sys/fs/bpf/mbx ] || fail "mbx-guardd left /sys/fs/bpf/mbx behind"
+  [ ! -e "$T/guard.sock" ] || fail "mbx-guardd left its socket behind"
+  capture_as mbxtest "$(user_exe mbxtest "$(dirname "$MBX")/mbx-guardd")"
+  assert_rc 1 "mbx-guardd as a user"
+  assert_eq "mbx-guardd: mbx-guardd must run as root (it loads the BPF LSM guard)" "$ERR" "it says it needs root"
 }
 
 part_guest() {

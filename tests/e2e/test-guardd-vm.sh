@@ -7,7 +7,9 @@
 # for the exec), each logged in u1's session; ordinary work is unaffected.
 # Hostile requests are refused with a one-line error and the daemon lives on: a
 # pidfd of another user's process (u2 asking for u1's), no pidfd (garbage), an
-# oversized request, a process confined already.
+# oversized request, a process confined already. Then, while a sandbox loops on
+# a forbidden write, the daemon is restarted 20 times (10 with SIGKILL): the
+# guard's pinned maps and links keep it confined throughout.
 # e2e-timeout: 900
 . "$(dirname "$0")/lib.sh"
 e2e_init
@@ -40,4 +42,6 @@ assert_contains "$OUT" "oversized error request too large" "an oversized request
 assert_contains "$OUT" "own-pid ok" "a user's own unconfined process"
 assert_contains "$OUT" "twice error that process is confined already" "a process confined already"
 assert_contains "$OUT" "daemon-after alive Operation not permitted" "the daemon lives on and still confines"
+assert_match "$OUT" "^restarts attempts=[1-9][0-9]* escaped=0 victim2=original " "20 restarts (10 with SIGKILL) under a looping forbidden write: not one got through"
+assert_match "$OUT" "^after-restarts Operation not permitted links=[1-9][0-9]*" "a new sandbox is confined by the last daemon; one pinned link per program"
 e2e_done

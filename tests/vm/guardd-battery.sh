@@ -62,6 +62,31 @@ echo "twice $(as u1 "$E" request /run/mbx/guard.sock "$pid")"
 kill "$pid" 2>/dev/null
 wait $long
 echo "daemon-after $(kill -0 $daemon 2>/dev/null && echo alive || echo dead) $(run u1 bpf -- "$E" bpf)"
+
+# Restarts and upgrades: while a sandboxed loop keeps trying a forbidden write,
+# the daemon is restarted 20 times (every other time with SIGKILL); the guard's
+# pinned links keep the sandbox confined throughout.
+echo original >/srv/u1/victim2 && chown u1 /srv/u1/victim2
+exec 5>>/srv/u1/victim2
+as u1 "$MBX" run --guard bpf --session u1-loop --pass-fd 5 -- sh -c "n=0 ok=0
+  while [ ! -e /srv/u1/stop ]; do r=\$($E write-fd 5); n=\$((n + 1)); [ \"\$r\" = ok ] && ok=\$((ok + 1)); done
+  echo attempts=\$n escaped=\$ok" >/tmp/loop.out 2>/dev/null &
+loop=$!
+exec 5>&-
+sleep 1
+for i in $(seq 1 20); do
+  if [ $((i % 2)) = 0 ]; then kill -9 $daemon; else kill $daemon; fi
+  wait $daemon 2>/dev/null
+  rm -f /run/mbx/guard.sock
+  /usr/local/sbin/mbx-guardd >>/tmp/guardd.log 2>&1 &
+  daemon=$!
+  j=0
+  while [ ! -S /run/mbx/guard.sock ] && [ $j -lt 300 ]; do sleep 0.1; j=$((j + 1)); done
+done
+touch /srv/u1/stop
+wait $loop
+echo "restarts $(cat /tmp/loop.out) victim2=$(tr '\n' ' ' </srv/u1/victim2)"
+echo "after-restarts $(run u1 bpf -- "$E" mount /srv/u1/mnt) links=$(ls /sys/fs/bpf/mbx | grep -c '^link-')"
 kill $daemon
 echo "--- daemon log"
 cat /tmp/guardd.log
