@@ -294,6 +294,35 @@ void Guard::forget(uint32_t id, const GuardPolicy& policy) {
 }
 
 void Guard::enroll_as(int pidfd, uint32_t id, const GuardPolicy& policy) {
+    set_policy(id, policy);
+    mbx_guard_mark m{id};
+    if (bpf_map__update_elem(skel_->maps.marks, &pidfd, sizeof pidfd, &m, sizeof m, BPF_NOEXIST) < 0)
+        throw UserError(std::string("guard: cannot mark the sandbox: ") + std::strerror(errno));
+}
+
+std::optional<uint32_t> Guard::mark_of(int pidfd) {
+    mbx_guard_mark m{};
+    if (bpf_map__lookup_elem(skel_->maps.marks, &pidfd, sizeof pidfd, &m, sizeof m, 0) < 0) return std::nullopt;
+    return m.sandbox;
+}
+
+void Guard::change_policy(uint32_t id, const GuardPolicy& old, const GuardPolicy& now) {
+    set_policy(id, now);  // the new exec rules are in before the old ones go
+    auto listed = [&](const std::string& p) {
+        return std::find(now.exec.allow.begin(), now.exec.allow.end(), p) != now.exec.allow.end() ||
+               std::find(now.exec.deny.begin(), now.exec.deny.end(), p) != now.exec.deny.end();
+    };
+    for (const auto* list : {&old.exec.allow, &old.exec.deny})
+        for (auto& p : *list)
+            if (!listed(p)) {
+                mbx_guard_exec_key k{};
+                k.sandbox = id;
+                std::memcpy(k.path, p.data(), std::min(p.size(), sizeof k.path - 1));
+                bpf_map__delete_elem(skel_->maps.exec_rules, &k, sizeof k, 0);
+            }
+}
+
+void Guard::set_policy(uint32_t id, const GuardPolicy& policy) {
     auto fail = [](const char* what) {
         throw UserError(std::string("guard: cannot set the sandbox's ") + what + ": " + std::strerror(errno));
     };
@@ -331,10 +360,8 @@ void Guard::enroll_as(int pidfd, uint32_t id, const GuardPolicy& policy) {
     for (auto& d : policy.exec.deny) add_exec(d, MBX_EXEC_DENY);  // after: deny wins
     if (!policy.exec.allow.empty()) p.exec_mode |= MBX_EXEC_ALLOWLIST;
     if (!policy.exec.deny.empty()) p.exec_mode |= MBX_EXEC_DENYLIST;
+    // One element, replaced at once: every hook sees the old or the new policy.
     if (bpf_map__update_elem(skel_->maps.policies, &id, sizeof id, &p, sizeof p, BPF_ANY) < 0) fail("policy");
-    mbx_guard_mark m{id};
-    if (bpf_map__update_elem(skel_->maps.marks, &pidfd, sizeof pidfd, &m, sizeof m, BPF_NOEXIST) < 0)
-        throw UserError(std::string("guard: cannot mark the sandbox: ") + std::strerror(errno));
 }
 
 #else
@@ -365,6 +392,9 @@ Guard::~Guard() = default;
 
 void Guard::enroll(int, const GuardPolicy&) {}
 void Guard::enroll_as(int, uint32_t, const GuardPolicy&) {}
+void Guard::set_policy(uint32_t, const GuardPolicy&) {}
+void Guard::change_policy(uint32_t, const GuardPolicy&, const GuardPolicy&) {}
+std::optional<uint32_t> Guard::mark_of(int) { return std::nullopt; }
 void Guard::forget(uint32_t, const GuardPolicy&) {}
 bool Guard::is_marked(int) { return false; }
 void Guard::start_events(GuardEventSink) {}

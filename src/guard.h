@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,10 @@ public:
     void enroll(int pidfd, const GuardPolicy& policy) override;
     // As sandbox id (mbx-guardd numbers them).
     void enroll_as(int pidfd, uint32_t id, const GuardPolicy& policy);
+    // Replaces sandbox id's policy (old: what it was): live, no restart.
+    void change_policy(uint32_t id, const GuardPolicy& old, const GuardPolicy& now);
+    // The sandbox the process behind pidfd is confined in, if any.
+    std::optional<uint32_t> mark_of(int pidfd);
     // Removes sandbox id's policy (its tasks are gone).
     void forget(uint32_t id, const GuardPolicy& policy);
     // Is the process behind pidfd confined already?
@@ -99,6 +104,7 @@ private:
     struct Skeleton;
     struct Events;
     Guard(Skeleton* s, bool enforcing);
+    void set_policy(uint32_t id, const GuardPolicy& policy);  // all but the mark
     Skeleton* skel_;
     bool enforcing_;
     std::unique_ptr<Events> events_;

@@ -28,16 +28,21 @@ std::unique_ptr<GuardClient> GuardClient::connect(const std::string& path) {
 
 GuardClient::~GuardClient() { stop_events(); }
 
-void GuardClient::enroll(int pidfd, const GuardPolicy& policy) {
+std::string GuardClient::request(const std::string& msg, int pidfd) {
     struct timeval tv{10, 0};
     ::setsockopt(sock_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     std::string reply;
-    if (!send_msg(sock_.get(), encode_enroll(policy), pidfd) || !recv_msg(sock_.get(), reply))
+    if (!send_msg(sock_.get(), msg, pidfd) || !recv_msg(sock_.get(), reply, nullptr, kGuardMaxRequest))
         throw UserError(std::string("mbx-guardd did not answer: ") + std::strerror(errno));
     struct timeval none{0, 0};
     ::setsockopt(sock_.get(), SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
-    if (reply.starts_with("error ")) throw UserError("mbx-guardd refused the sandbox: " + reply.substr(6));
-    if (reply != "ok") throw UserError("mbx-guardd answered something else than ok");
+    if (reply.starts_with("error ")) throw UserError("mbx-guardd refused: " + reply.substr(6));
+    if (reply != "ok" && !reply.starts_with("ok\n")) throw UserError("mbx-guardd answered something else than ok");
+    return reply;
+}
+
+void GuardClient::enroll(int pidfd, const GuardPolicy& policy) {
+    request(encode_enroll(policy), pidfd);
     enrolled_ = true;
     if (sink_) read_events();
 }

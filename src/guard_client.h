@@ -20,6 +20,10 @@ public:
     ~GuardClient() override;
 
     bool enforcing() const override { return true; }
+    // One request (with pidfd attached) and its reply; throws UserError with
+    // the daemon's reason when it answers "error ...". The reply's first
+    // line is "ok".
+    std::string request(const std::string& msg, int pidfd);
     void enroll(int pidfd, const GuardPolicy& policy) override;
     void start_events(GuardEventSink sink) override;
     // Waits (5 s at most) for the daemon to say the sandbox has ended.

@@ -64,12 +64,64 @@ std::string encode_enroll(const GuardPolicy& p) {
     return r;
 }
 
-GuardPolicy decode_enroll(const std::string& request) {
+std::string request_verb(const std::string& request) {
     if (request.size() > kGuardMaxRequest) throw UserError("request too large");
     std::istringstream in(request);
     std::string line;
     if (!std::getline(in, line) || line != "mbx-guard 1") throw UserError("not an mbx-guard 1 request");
-    if (!std::getline(in, line) || line != "enroll") throw UserError("unknown request (want enroll)");
+    if (!std::getline(in, line) || (line != "enroll" && line != "policy" && line != "show"))
+        throw UserError("unknown request (want enroll, policy or show)");
+    return line;
+}
+
+std::string encode_policy_change(const PolicyChange& c) {
+    std::string r = "mbx-guard 1\npolicy\n";
+    if (c.net) r += "net " + c.net->spec + "\n";
+    if (c.exec) {
+        r += "exec-reset\n";
+        for (auto& a : c.exec->allow) r += "exec-allow " + hex(a) + "\n";
+        for (auto& d : c.exec->deny) r += "exec-deny " + hex(d) + "\n";
+    }
+    return r;
+}
+
+PolicyChange decode_policy_change(const std::string& request) {
+    if (request_verb(request) != "policy") throw UserError("not a policy request");
+    std::istringstream in(request);
+    std::string line;
+    std::getline(in, line);
+    std::getline(in, line);
+    PolicyChange c;
+    ExecPolicy exec;
+    bool reset = false;
+    while (std::getline(in, line)) {
+        auto sp = line.find(' ');
+        std::string key = line.substr(0, sp), rest = sp == std::string::npos ? "" : line.substr(sp + 1);
+        if (key == "net") {
+            if (c.net) throw UserError("two net lines");
+            c.net = parse_net(rest);
+        } else if (key == "exec-reset" && rest.empty()) {
+            reset = true;
+        } else if (key == "exec-allow" || key == "exec-deny") {
+            if (exec.allow.size() + exec.deny.size() >= kGuardMaxExec) throw UserError("too many exec lines");
+            (key == "exec-allow" ? exec.allow : exec.deny).push_back(exec_path(rest));
+        } else {
+            throw UserError("unknown line '" + key.substr(0, 32) + "'");
+        }
+    }
+    if (!exec.allow.empty() || !exec.deny.empty() || reset) {
+        if (!reset) throw UserError("exec lines without exec-reset");
+        c.exec = std::move(exec);
+    }
+    return c;
+}
+
+GuardPolicy decode_enroll(const std::string& request) {
+    if (request_verb(request) != "enroll") throw UserError("not an enroll request");
+    std::istringstream in(request);
+    std::string line;
+    std::getline(in, line);
+    std::getline(in, line);
     GuardPolicy p;
     bool have_net = false;
     while (std::getline(in, line)) {

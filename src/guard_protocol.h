@@ -12,10 +12,24 @@
 //   exec-allow HEX-PATH    (repeatable)
 //   exec-deny HEX-PATH     (repeatable)
 //
+// A running sandbox's policy is changed by its user with (pidfd: its first
+// process, as for enroll; the lines given replace the current ones):
+//
+//   mbx-guard 1
+//   policy
+//   net SPEC               (optional)
+//   exec-allow HEX-PATH    (any number; with exec-reset, replaces the lists)
+//   exec-deny HEX-PATH
+//   exec-reset             (the exec lists are replaced, also by none)
+//
+// and read with "mbx-guard 1\nshow\n": the answer is "ok\n" and the policy
+// as in an enroll request.
+//
 // Nothing in it is trusted: the daemon decodes it strictly, and a policy can
 // only deny (it never lets a process do what its user could not).
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "src/guard.h"
@@ -32,5 +46,15 @@ std::string guard_socket_path();
 std::string encode_enroll(const GuardPolicy& policy);
 // Throws UserError saying what is wrong (the daemon sends it back).
 GuardPolicy decode_enroll(const std::string& request);
+
+// The first two lines' verb: "enroll", "policy" or "show" (throws otherwise).
+std::string request_verb(const std::string& request);
+
+struct PolicyChange {
+    std::optional<NetPolicy> net;
+    std::optional<ExecPolicy> exec;  // when the exec lists are replaced
+};
+std::string encode_policy_change(const PolicyChange& c);
+PolicyChange decode_policy_change(const std::string& request);
 
 }  // namespace mbx

@@ -148,9 +148,29 @@ private:
             return;
         }
         try {
-            uint32_t id = enroll(c, msg, std::move(pidfd));
-            c.sandbox = id;
-            send_msg(fd, "ok");
+            std::string verb = request_verb(msg);
+            if (verb == "enroll") {
+                uint32_t id = enroll(c, msg, std::move(pidfd));
+                c.sandbox = id;
+                send_msg(fd, "ok");
+                return;
+            }
+            Sandbox& sb = owned_sandbox(c, pidfd.get());
+            if (verb == "policy") {
+                PolicyChange change = decode_policy_change(msg);
+                GuardPolicy now = sb.policy;
+                if (change.net) now.net = *change.net;
+                if (change.exec) now.exec = *change.exec;
+                uint32_t id = *guard_->mark_of(pidfd.get());
+                guard_->change_policy(id, sb.policy, now);
+                spdlog::info("mbx-guardd: sandbox {}: policy changed by uid {} (net {}, {} exec rules)", id, c.uid,
+                             now.net.spec, now.exec.allow.size() + now.exec.deny.size());
+                sb.policy = std::move(now);
+                send_msg(fd, "ok");
+            } else {
+                send_msg(fd, "ok\n" + encode_enroll(sb.policy));
+            }
+            drop_client(fd);
         } catch (const UserError& e) {
             spdlog::info("mbx-guardd: refused a request of uid {}: {}", c.uid, e.what());
             send_msg(fd, std::string("error ") + e.what());
@@ -171,6 +191,19 @@ private:
                      pidfd_pid(pidfd.get()).value_or(-1));
         sandboxes_[id] = Sandbox{std::move(pidfd), std::move(policy), c.sock.get(), 0};
         return id;
+    }
+
+    // The sandbox whose first process pidfd names, if the client may change it.
+    Sandbox& owned_sandbox(const Client& c, int pidfd) {
+        if (pidfd < 0) throw UserError("no pidfd attached");
+        auto uid = pidfd_uid(pidfd);
+        if (!uid) throw UserError("the descriptor is not a pidfd of a live process");
+        if (*uid != c.uid && c.uid != 0) throw UserError("that process is not yours");
+        auto id = guard_->mark_of(pidfd);
+        auto it = id ? sandboxes_.find(*id) : sandboxes_.end();
+        if (it == sandboxes_.end() || pidfd_pid(it->second.pidfd.get()) != pidfd_pid(pidfd))
+            throw UserError("that process is not the first of a sandbox this daemon enrolled");
+        return it->second;
     }
 
     void deliver(const std::string& line, bool denied, uint32_t id) {

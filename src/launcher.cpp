@@ -34,6 +34,7 @@
 #include "src/id_map.h"
 #include "src/landlock.h"
 #include "src/pidfd.h"
+#include "src/policy_command.h"
 #include "src/sandbox.h"
 #include "src/summary.h"
 
@@ -474,11 +475,22 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     policy.net = net;
     policy.exec = exec;
     bool confined = !guard || enroll_sandbox(*guard, ours.get(), child, std::move(policy));
+    // Where mbx policy finds the running sandbox.
+    bool named = false;
+    if (guard && confined) {
+        int fd = ::openat(session.dir_fd(), kSandboxFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd >= 0) {
+            UniqueFd f(fd);
+            std::string line = std::to_string(child) + (::geteuid() != 0 ? " daemon\n" : " local\n");
+            named = ::write(fd, line.data(), line.size()) == ssize_t(line.size());
+        }
+    }
     // The init's reports of what it refused in user space, until it ends.
     std::thread reports;
     if ((guard && confined) || fallback) reports = std::thread([sock = ours.get(), &to_log] { log_refusals(sock, to_log); });
 
     int code = reap();
+    if (named) ::unlinkat(session.dir_fd(), kSandboxFile, 0);
     if (reports.joinable()) reports.join();
     if (!confined) code = 125;  // mbx's failure, not the command's
     reclaim_terminal();

@@ -16,6 +16,7 @@
 #include "src/diff_command.h"
 #include "src/doctor.h"
 #include "src/log_command.h"
+#include "src/policy_command.h"
 #include "src/error.h"
 #include "src/launcher.h"
 #include "src/session_scan.h"
@@ -97,6 +98,20 @@ int main(int argc, char** argv) {
     c_revert->add_option("session", revert_args.session, "Session name")->type_name("SESSION");
     c_revert->add_flag("-f,--force", revert_args.force, "Revert what the host did not change since, leave the rest");
 
+    mbx::PolicyArgs policy_args;
+    auto* c_policy = app.add_subcommand("policy", "Show or change a running sandbox's network and exec policy (mbx-guardd)");
+    c_policy->add_option("session", policy_args.session, "Session name (default: most recent)")->type_name("SESSION");
+    c_policy->add_option("--net", policy_args.net, "host, none, loopback or allow=ADDR[/PREFIX][:PORT[-PORT]],...")
+        ->type_name("MODE");
+    c_policy->add_option("--exec-allow", policy_args.exec_allow, "Only these executables may run from now on")
+        ->allow_extra_args(false)
+        ->type_name("PATH,...");
+    c_policy->add_option("--exec-deny", policy_args.exec_deny, "This executable may not run from now on")
+        ->allow_extra_args(false)
+        ->type_name("PATH");
+    c_policy->add_flag("--exec-any", policy_args.exec_none, "Drop the exec lists: any executable may run");
+    c_policy->add_flag("--show", policy_args.show, "Print the sandbox's current policy");
+
     mbx::LogArgs log_args;
     auto* c_log = app.add_subcommand("log", "The guard's record of a session: execs and denials (default: most recent)");
     c_log->add_option("session", log_args.session, "Session name")->type_name("SESSION");
@@ -171,6 +186,7 @@ int main(int argc, char** argv) {
         }
         if (*c_list) return mbx::cmd_list(store, list_args);
         if (*c_log) return mbx::cmd_log(store, log_args);
+        if (*c_policy) return mbx::cmd_policy(store, policy_args);
         if (*c_status) return mbx::cmd_status(store, status_args);
         if (*c_diff) return mbx::cmd_diff(store, diff_args);
         if (*c_commit) return mbx::cmd_commit(store, commit_args);

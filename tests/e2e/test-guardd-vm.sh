@@ -7,7 +7,9 @@
 # for the exec), each logged in u1's session; ordinary work is unaffected.
 # Hostile requests are refused with a one-line error and the daemon lives on: a
 # pidfd of another user's process (u2 asking for u1's), no pidfd (garbage), an
-# oversized request, a process confined already. Then, while a sandbox loops on
+# oversized request, a process confined already. `mbx policy --net none` on a
+# running loop of connects denies them from the next iteration (logged;
+# another user's request to change it is refused). Then, while a sandbox loops on
 # a forbidden write, the daemon is restarted 20 times (10 with SIGKILL): the
 # guard's pinned maps and links keep it confined throughout.
 # e2e-timeout: 900
@@ -37,11 +39,15 @@ for d in "file_write victim" "create out-bpf" mount "module net-pf-15" "exec /us
   assert_match "$OUT" "denied $d \\(pid [0-9]+ " "u1's log: $d"
 done
 assert_contains "$OUT" "foreign-pid error that process is not yours" "another user's process"
-assert_contains "$OUT" "garbage error no pidfd attached" "garbage"
+assert_contains "$OUT" "garbage error not an mbx-guard 1 request" "garbage"
 assert_contains "$OUT" "oversized error request too large" "an oversized request"
 assert_contains "$OUT" "own-pid ok" "a user's own unconfined process"
 assert_contains "$OUT" "twice error that process is confined already" "a process confined already"
 assert_contains "$OUT" "daemon-after alive Operation not permitted" "the daemon lives on and still confines"
+assert_match "$OUT" "^live-policy rc=0 before=[1-9][0-9]* after-ok=0 after-denied=[1-9][0-9]* show=net host/net none" "mbx policy --net none on a running loop of connects: denied from the next iteration"
+assert_contains "$OUT" "live-policy-foreign error that process is not yours" "another user cannot change the policy"
+assert_match "$OUT" "^live-policy-log [1-9]" "the denied connects are in the session's log"
+assert_contains "$OUT" "policy-not-running mbx: session u1-live is not running: mbx policy changes a running sandbox" "mbx policy on a session that is not running"
 assert_match "$OUT" "^restarts attempts=[1-9][0-9]* escaped=0 victim2=original " "20 restarts (10 with SIGKILL) under a looping forbidden write: not one got through"
 assert_match "$OUT" "^after-restarts Operation not permitted links=[1-9][0-9]*" "a new sandbox is confined by the last daemon; one pinned link per program"
 e2e_done

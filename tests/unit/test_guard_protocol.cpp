@@ -40,7 +40,8 @@ TEST_CASE("malformed requests are refused with a reason") {
     };
     CHECK(refused("") == "not an mbx-guard 1 request");
     CHECK(refused("GET / HTTP/1.0\r\n\r\n") == "not an mbx-guard 1 request");
-    CHECK(refused("mbx-guard 1\npolicy\n") == "unknown request (want enroll)");
+    CHECK(refused("mbx-guard 1\nsudo\n") == "unknown request (want enroll, policy or show)");
+    CHECK(refused("mbx-guard 1\npolicy\n") == "not an enroll request");
     CHECK(refused(head) == "no net line");
     CHECK(refused(head + "net host\nnet none\n") == "two net lines");
     CHECK(refused(head + "net host\ndev -1\n") == "bad number '-1'");
@@ -55,4 +56,21 @@ TEST_CASE("malformed requests are refused with a reason") {
     for (int i = 0; i < 17; ++i) many += "dev 1\n";
     CHECK(refused(many) == "too many dev lines");
     CHECK(refused(std::string(kGuardMaxRequest + 1, 'x')) == "request too large");
+}
+
+TEST_CASE("a policy change round-trips, and stray exec lines are refused") {
+    PolicyChange c;
+    c.net = parse_net("none");
+    c.exec = ExecPolicy{{"/usr/bin/make"}, {"/usr/bin/nc"}};
+    PolicyChange d = decode_policy_change(encode_policy_change(c));
+    REQUIRE(d.net);
+    CHECK(d.net->mode == MBX_NET_NONE);
+    REQUIRE(d.exec);
+    CHECK(d.exec->allow == c.exec->allow);
+    CHECK(d.exec->deny == c.exec->deny);
+    PolicyChange only_net = decode_policy_change("mbx-guard 1\npolicy\nnet host\n");
+    CHECK(!only_net.exec);
+    CHECK_THROWS_AS(decode_policy_change("mbx-guard 1\npolicy\nexec-allow 2f62696e2f7368\n"), UserError);
+    CHECK(decode_policy_change("mbx-guard 1\npolicy\nexec-reset\n").exec->allow.empty());
+    CHECK_THROWS_AS(decode_policy_change("mbx-guard 1\nenroll\nnet host\n"), UserError);
 }

@@ -17,8 +17,9 @@
  *                            in this PID namespace, then ptrace-attach it and SIGKILL it:
  *                            prints "ptrace=RESULT kill=RESULT"
  *   escape as UID GID CMD... run CMD as that user (no supplementary groups)
- *   escape request SOCKET PID|- [big]  send mbx-guardd an enroll request for PID
- *                            (with its pidfd; "-": garbage, no pidfd; big: 70000 bytes)
+ *   escape request SOCKET PID|- [big|policy]  send mbx-guardd an enroll request for
+ *                            PID (with its pidfd; "-": garbage, no pidfd; big: 70000
+ *                            bytes; policy: a request to set its net policy to host)
  *                            and print the reply
  *   escape intrude           find the process running "escape await-intruder", join its
  *                            PID and user namespaces and leave a child there named
@@ -95,7 +96,7 @@ static int await_intruder(void) {
 }
 
 /* A raw mbx-guardd client (the request format of src/guard_protocol.h). */
-static int request(const char* path, const char* pid, int big) {
+static int request(const char* path, const char* pid, int kind /* 1: big, 2: policy */) {
     int s = socket(AF_UNIX, SOCK_SEQPACKET, 0);
     struct sockaddr_un a;
     memset(&a, 0, sizeof a);
@@ -104,11 +105,13 @@ static int request(const char* path, const char* pid, int big) {
     if (s < 0 || connect(s, (struct sockaddr*)&a, sizeof a) < 0) return report(-1);
     static char msg[70001];
     size_t len;
-    if (big) {
+    if (kind == 1) {
         memset(msg, 'x', 70000);
         len = 70000;
     } else if (strcmp(pid, "-") == 0) {
         len = (size_t)snprintf(msg, sizeof msg, "GET / HTTP/1.0\r\n\r\n");
+    } else if (kind == 2) {
+        len = (size_t)snprintf(msg, sizeof msg, "mbx-guard 1\npolicy\nnet host\n");
     } else {
         len = (size_t)snprintf(msg, sizeof msg, "mbx-guard 1\nenroll\ndev 1\nnet host\n");
     }
@@ -236,7 +239,8 @@ int main(int argc, char** argv) {
         execvp(argv[4], argv + 4);
         return report(-1);
     }
-    if (argc >= 4 && strcmp(argv[1], "request") == 0) return request(argv[2], argv[3], argc >= 5);
+    if (argc >= 4 && strcmp(argv[1], "request") == 0)
+        return request(argv[2], argv[3], argc >= 5 ? (strcmp(argv[4], "policy") == 0 ? 2 : 1) : 0);
     if (argc >= 2 && strcmp(argv[1], "intrude") == 0) return intrude();
     fprintf(stderr, "usage: escape write-fd N | kill-pidfd N | mount DIR | bpf | pidfd PID FD CMD... |\n"
                     "       connect ADDR PORT | udp ADDR PORT | listen PORT | write-at FD NAME | af-key |\n"

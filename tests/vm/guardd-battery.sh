@@ -63,6 +63,33 @@ kill "$pid" 2>/dev/null
 wait $long
 echo "daemon-after $(kill -0 $daemon 2>/dev/null && echo alive || echo dead) $(run u1 bpf -- "$E" bpf)"
 
+# Live policy: a loop of connects inside, switched from --net host to --net none.
+"$E" listen 7301 >/dev/null &
+listener=$!
+: >/tmp/live.out
+as u1 "$MBX" run --guard bpf --net host --session u1-live -- sh -c "i=0
+  while [ \$i -lt 300 ] && [ ! -e /srv/u1/stop-live ]; do $E connect 127.0.0.1 7301; sleep 0.05; i=\$((i + 1)); done" \
+  >/tmp/live.out 2>/dev/null &
+live=$!
+i=0
+while [ "$(grep -c '^ok' /tmp/live.out)" -lt 3 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+shown_before=$(as u1 "$MBX" policy u1-live --show | head -n 1)
+foreign=$(as u2 "$E" request /run/mbx/guard.sock "$(cut -d' ' -f1 /data/u1/mbx/u1-live/sandbox.pid)" policy)
+as u1 "$MBX" policy u1-live --net none
+rc=$?
+n=$(grep -c '' /tmp/live.out)
+shown_after=$(as u1 "$MBX" policy u1-live --show | head -n 1)
+sleep 1
+touch /srv/u1/stop-live
+wait $live
+kill $listener
+# Allow the one connect that may have been under way when mbx policy returned.
+after=$(tail -n +$((n + 2)) /tmp/live.out)
+echo "live-policy rc=$rc before=$(head -n "$n" /tmp/live.out | grep -c '^ok') after-ok=$(echo "$after" | grep -c '^ok') after-denied=$(echo "$after" | grep -c 'Operation not permitted') show=$shown_before/$shown_after"
+echo "live-policy-foreign $foreign"
+echo "live-policy-log $(as u1 "$MBX" log u1-live | grep -c 'denied connect 127.0.0.1:7301')"
+echo "policy-not-running $(as u1 "$MBX" policy u1-live --net host 2>&1)"
+
 # Restarts and upgrades: while a sandboxed loop keeps trying a forbidden write,
 # the daemon is restarted 20 times (every other time with SIGKILL); the guard's
 # pinned links keep the sandbox confined throughout.
