@@ -46,6 +46,32 @@ std::string exec_path(const std::string& h) {
     return p;
 }
 
+// An exec-allow or exec-deny line into exec (bounded); false for other keys.
+bool exec_line(const std::string& key, const std::string& rest, ExecPolicy& exec) {
+    if (key != "exec-allow" && key != "exec-deny") return false;
+    if (exec.allow.size() + exec.deny.size() >= kGuardMaxExec) throw UserError("too many exec lines");
+    (key == "exec-allow" ? exec.allow : exec.deny).push_back(exec_path(rest));
+    return true;
+}
+
+}  // namespace
+
+namespace {
+
+// Checks the request's verb, then calls line_fn(key, rest) for each line after it.
+template <class F>
+void for_each_line(const std::string& request, const std::string& verb, F line_fn) {
+    if (request_verb(request) != verb) throw UserError("not " + std::string(verb == "enroll" ? "an " : "a ") + verb + " request");
+    std::istringstream in(request);
+    std::string line;
+    std::getline(in, line);
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+        auto sp = line.find(' ');
+        line_fn(line.substr(0, sp), sp == std::string::npos ? std::string() : line.substr(sp + 1));
+    }
+}
+
 }  // namespace
 
 std::string guard_socket_path() {
@@ -86,29 +112,19 @@ std::string encode_policy_change(const PolicyChange& c) {
 }
 
 PolicyChange decode_policy_change(const std::string& request) {
-    if (request_verb(request) != "policy") throw UserError("not a policy request");
-    std::istringstream in(request);
-    std::string line;
-    std::getline(in, line);
-    std::getline(in, line);
     PolicyChange c;
     ExecPolicy exec;
     bool reset = false;
-    while (std::getline(in, line)) {
-        auto sp = line.find(' ');
-        std::string key = line.substr(0, sp), rest = sp == std::string::npos ? "" : line.substr(sp + 1);
+    for_each_line(request, "policy", [&](const std::string& key, const std::string& rest) {
         if (key == "net") {
             if (c.net) throw UserError("two net lines");
             c.net = parse_net(rest);
         } else if (key == "exec-reset" && rest.empty()) {
             reset = true;
-        } else if (key == "exec-allow" || key == "exec-deny") {
-            if (exec.allow.size() + exec.deny.size() >= kGuardMaxExec) throw UserError("too many exec lines");
-            (key == "exec-allow" ? exec.allow : exec.deny).push_back(exec_path(rest));
-        } else {
+        } else if (!exec_line(key, rest, exec)) {
             throw UserError("unknown line '" + key.substr(0, 32) + "'");
         }
-    }
+    });
     if (!exec.allow.empty() || !exec.deny.empty() || reset) {
         if (!reset) throw UserError("exec lines without exec-reset");
         c.exec = std::move(exec);
@@ -117,16 +133,9 @@ PolicyChange decode_policy_change(const std::string& request) {
 }
 
 GuardPolicy decode_enroll(const std::string& request) {
-    if (request_verb(request) != "enroll") throw UserError("not an enroll request");
-    std::istringstream in(request);
-    std::string line;
-    std::getline(in, line);
-    std::getline(in, line);
     GuardPolicy p;
     bool have_net = false;
-    while (std::getline(in, line)) {
-        auto sp = line.find(' ');
-        std::string key = line.substr(0, sp), rest = sp == std::string::npos ? "" : line.substr(sp + 1);
+    for_each_line(request, "enroll", [&](const std::string& key, const std::string& rest) {
         auto pair = [&]() {
             auto s2 = rest.find(' ');
             if (s2 == std::string::npos) throw UserError(key + ": want DEV INO");
@@ -145,13 +154,10 @@ GuardPolicy decode_enroll(const std::string& request) {
             if (have_net) throw UserError("two net lines");
             p.net = parse_net(rest);
             have_net = true;
-        } else if (key == "exec-allow" || key == "exec-deny") {
-            if (p.exec.allow.size() + p.exec.deny.size() >= kGuardMaxExec) throw UserError("too many exec lines");
-            (key == "exec-allow" ? p.exec.allow : p.exec.deny).push_back(exec_path(rest));
-        } else {
+        } else if (!exec_line(key, rest, p.exec)) {
             throw UserError("unknown line '" + key.substr(0, 32) + "'");
         }
-    }
+    });
     if (!have_net) throw UserError("no net line");
     return p;
 }

@@ -2,8 +2,9 @@
 # mbx-guardd, in the qemu guest (tests/vm/run.sh tests/vm/guardd-battery.sh):
 # root starts the daemon; the unprivileged user u1's `mbx run` is confined by it
 # (--guard auto picks it, and the log says so): a write through an inherited
-# descriptor, a directory beside a --bind path, a mount, a module autoload and a
-# program outside --exec-allow are denied (and allowed under --guard off, but
+# descriptor, a directory beside a --bind path, a mount, a module autoload, a
+# block device node outside the layer, ptrace and kill of a task joined into its
+# namespaces from outside, and a program outside --exec-allow are denied (and allowed under --guard off, but
 # for the exec), each logged in u1's session; ordinary work is unaffected.
 # Hostile requests are refused with a one-line error and the daemon lives on: a
 # pidfd of another user's process (u2 asking for u1's), no pidfd (garbage), an
@@ -34,8 +35,12 @@ assert_contains "$OUT" "bind-outside bpf=Operation not permitted off=ok" "a dire
 assert_contains "$OUT" "mount bpf=Operation not permitted off=ok" "mount of a tmpfs in the user namespace"
 assert_match "$OUT" "module-autoload bpf=[^=]+ loaded=0 off=[^=]+ loaded=1" "module autoload by a user"
 assert_contains "$OUT" "exec-allow other=rc=126" "--exec-allow through the daemon"
+assert_contains "$OUT" "mknod-blk tmp: bpf=Operation not permitted layer: bpf=ok" "a block device node outside the layer, and in it"
+assert_contains "$OUT" "outside-task bpf: ptrace=Operation not permitted kill=Operation not permitted" "ptrace and kill of a task outside u1's sandbox"
+assert_contains "$OUT" "outside-task off: ptrace=ok kill=ok" "the same unguarded"
 assert_contains "$OUT" "work bpf=fine" "ordinary work"
-for d in "file_write victim" "create out-bpf" mount "module net-pf-15" "exec /usr/local/bin/escape"; do
+for d in "file_write victim" "create out-bpf" mount "module net-pf-15" "exec /usr/local/bin/escape" "mknod /tmp/sda" \
+  "ptrace pid [0-9]+" "kill pid [0-9]+"; do
   assert_match "$OUT" "denied $d \\(pid [0-9]+ " "u1's log: $d"
 done
 assert_contains "$OUT" "foreign-pid error that process is not yours" "another user's process"

@@ -22,8 +22,9 @@
  *                            bytes; policy: a request to set its net policy to host)
  *                            and print the reply
  *   escape intrude           find the process running "escape await-intruder", join its
- *                            PID and user namespaces and leave a child there named
- *                            "intruder" (not in its sandbox); prints the child's pid
+ *                            PID and user namespaces as their root (the sandbox's user
+ *                            outside) and leave a child there named "intruder" (not in
+ *                            its sandbox); prints the child's pid
  * Linked statically: it runs in the bare guest. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -154,8 +155,12 @@ static int intrude(void) {
     /* The PID namespace first: its owner is an ancestor of the user namespace. */
     if (pidns < 0 || userns < 0 || setns(pidns, CLONE_NEWPID) < 0 || setns(userns, CLONE_NEWUSER) < 0)
         return report(-1);
+    /* Root of that namespace: the sandbox's own user outside, as a process
+     * its user joins in would be (nsenter). */
+    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) return report(-1);
     pid_t child = fork();
     if (child == 0) {
+        prctl(PR_SET_DUMPABLE, 1); /* the uid change made it undumpable */
         prctl(PR_SET_NAME, "intruder");
         for (;;) pause();
     }

@@ -41,6 +41,17 @@ mkdir -p /srv/u1/mnt && chown u1 /srv/u1/mnt
 echo "mount bpf=$(run u1 bpf -- "$E" mount /srv/u1/mnt) off=$(run u1 off -- "$E" mount /srv/u1/mnt)"
 echo "module-autoload bpf=$(run u1 bpf -- "$E" af-key) loaded=$(grep -c '^af_key ' /proc/modules) off=$(run u1 off -- "$E" af-key) loaded=$(grep -c '^af_key ' /proc/modules)"
 echo "bpf-syscall bpf=$(run u1 bpf -- "$E" bpf)"
+echo "mknod-blk tmp: bpf=$(run u1 bpf -- "$E" mknod-blk /tmp/sda) layer: bpf=$(run u1 bpf -- "$E" mknod-blk /etc/sda)"
+# A task joined into u1's sandbox's PID and user namespaces from outside.
+intruder() {
+  as u1 "$MBX" run --guard "$1" --session "u1-$1" -- "$E" await-intruder >"/tmp/await-$1" 2>/dev/null &
+  local m=$!
+  "$E" intrude >/dev/null
+  wait $m
+  cat "/tmp/await-$1"
+}
+echo "outside-task bpf: $(intruder bpf)"
+echo "outside-task off: $(intruder off)"
 echo "exec-allow other=$(run u1 bpf --exec-allow /bin/sh -- sh -c "$E bpf; echo rc=\$?")"
 echo "work bpf=$(run u1 bpf -- sh -c 'echo w >/etc/new && echo x >/tmp/x && echo fine')"
 echo "--- u1's log"
