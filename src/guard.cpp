@@ -264,6 +264,14 @@ Guard::~Guard() {
 namespace {
 // The kernel's own encoding of s_dev (MKDEV), not the user-space one.
 unsigned kernel_dev(uint64_t dev) { return unsigned((major(dev) << 20) | minor(dev)); }
+
+// The exec_rules key of a path for sandbox id (NUL-padded, as the BPF side builds it).
+mbx_guard_exec_key exec_key(uint32_t id, const std::string& path) {
+    mbx_guard_exec_key k{};
+    k.sandbox = id;
+    std::memcpy(k.path, path.data(), std::min(path.size(), sizeof k.path - 1));
+    return k;
+}
 }  // namespace
 
 void Guard::enroll(int pidfd, const GuardPolicy& policy) {
@@ -283,9 +291,7 @@ void Guard::forget(uint32_t id, const GuardPolicy& policy) {
         bpf_map__delete_elem(skel_->maps.bind_roots, &k, sizeof k, 0);
     }
     auto drop_exec = [&](const std::string& path) {
-        mbx_guard_exec_key k{};
-        k.sandbox = id;
-        std::memcpy(k.path, path.data(), std::min(path.size(), sizeof k.path - 1));
+        mbx_guard_exec_key k = exec_key(id, path);
         bpf_map__delete_elem(skel_->maps.exec_rules, &k, sizeof k, 0);
     };
     for (auto& a : policy.exec.allow) drop_exec(a);
@@ -315,9 +321,7 @@ void Guard::change_policy(uint32_t id, const GuardPolicy& old, const GuardPolicy
     for (const auto* list : {&old.exec.allow, &old.exec.deny})
         for (auto& p : *list)
             if (!listed(p)) {
-                mbx_guard_exec_key k{};
-                k.sandbox = id;
-                std::memcpy(k.path, p.data(), std::min(p.size(), sizeof k.path - 1));
+                mbx_guard_exec_key k = exec_key(id, p);
                 bpf_map__delete_elem(skel_->maps.exec_rules, &k, sizeof k, 0);
             }
 }
@@ -350,9 +354,7 @@ void Guard::set_policy(uint32_t id, const GuardPolicy& policy) {
         p.has_binds = 1;
     }
     auto add_exec = [&](const std::string& path, uint8_t rule) {
-        mbx_guard_exec_key k{};
-        k.sandbox = id;
-        std::memcpy(k.path, path.data(), std::min(path.size(), sizeof k.path - 1));
+        mbx_guard_exec_key k = exec_key(id, path);
         if (bpf_map__update_elem(skel_->maps.exec_rules, &k, sizeof k, &rule, sizeof rule, BPF_ANY) < 0)
             fail("exec rules");
     };

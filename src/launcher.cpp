@@ -151,10 +151,10 @@ bool enroll_sandbox(GuardLink& guard, int sock, pid_t child, GuardPolicy policy)
 // The TCP ports --net allow= names, for the Landlock fallback, which checks
 // ports but not addresses: every rule must allow any address (0.0.0.0/0:PORT
 // or [::]/0:PORT), and the kernel must have Landlock ABI 4.
-std::vector<uint16_t> landlock_tcp_ports(const NetPolicy& net) {
-    if (landlock_abi() < 4)
+std::vector<uint16_t> landlock_tcp_ports(const NetPolicy& net, int abi) {
+    if (abi < 4)
         throw UserError("--net allow= needs BPF LSM or Landlock ABI 4 (TCP rules); this kernel has ABI " +
-                        std::to_string(landlock_abi()) + " (see mbx doctor)");
+                        std::to_string(abi) + " (see mbx doctor)");
     std::vector<uint16_t> ports;
     for (auto& r : net.rules) {
         if (r.prefix != 0)
@@ -165,6 +165,84 @@ std::vector<uint16_t> landlock_tcp_ports(const NetPolicy& net) {
         for (unsigned p = r.port_lo; p <= r.port_hi; ++p) ports.push_back(uint16_t(p));
     }
     return ports;
+}
+
+// Which guard confines a sandbox: BPF LSM (loaded here as root, or through
+// mbx-guardd), or Landlock and seccomp where BPF LSM cannot be used (see
+// mbx-run(1), THE GUARD); and whether it can enforce the options given.
+struct GuardChoice {
+    std::unique_ptr<GuardLink> guard;  // as root under the fallback: the exec audit only
+    bool fallback = false;
+    std::string detail;                               // why this one, for the log
+    std::optional<std::vector<uint16_t>> tcp_ports;  // the fallback's --net allow=
+    int landlock_abi = 0;
+};
+
+GuardChoice choose_guard(const RunOptions& opt, const NetPolicy& net, const ExecPolicy& exec) {
+    GuardChoice g;
+    g.landlock_abi = landlock_abi();
+    bool root = ::geteuid() == 0;
+    auto through_daemon = [] { return GuardClient::connect(guard_socket_path()); };
+    if (opt.guard == "bpf" && !root) {
+        try {
+            g.guard = through_daemon();
+        } catch (const UserError& e) {
+            throw UserError(std::string("--guard bpf: ") + e.what() +
+                            " (start it as root: systemctl start mbx-guardd.socket)");
+        }
+        g.detail = "--guard bpf, through mbx-guardd";
+    } else if (opt.guard == "bpf") {
+        g.guard = Guard::load();
+        g.detail = "--guard bpf";
+    } else if (opt.guard == "landlock") {
+        if (g.landlock_abi < 1) throw UserError("--guard landlock: this kernel has no Landlock (see mbx doctor)");
+        g.fallback = true;
+        g.detail = "--guard landlock";
+    } else if (opt.guard == "auto") {
+        std::string why;
+        try {
+            if (!root) g.guard = through_daemon();
+            else if (!bpf_lsm_listed()) why = "\"bpf\" is not in the kernel's LSM list";
+            else g.guard = Guard::load();
+        } catch (const UserError& e) {
+            why = root ? std::string(e.what()) : std::string("BPF LSM needs root, and ") + e.what();
+        }
+        if (g.guard) {
+            g.detail = root ? "BPF LSM loads here" : "through mbx-guardd";
+        } else if (g.landlock_abi >= 1) {
+            g.fallback = true;
+            g.detail = "Landlock ABI " + std::to_string(g.landlock_abi) + "; not BPF LSM: " + why;
+        } else {
+            spdlog::debug("no guard: {}; no Landlock either", why);
+        }
+    }
+    // As root, the fallback's execs are still audited by BPF tracing
+    // programs (which load where BPF LSM ones do not).
+    if (g.fallback && root) {
+        try {
+            g.guard = Guard::load_audit();
+            g.detail += "; execs audited by BPF tracing";
+        } catch (const UserError& e) {
+            spdlog::debug("no exec audit: {}", e.what());
+        }
+    }
+    auto needs_bpf = [&](const std::string& what) {
+        if (!g.fallback && g.guard) return;
+        std::string why = g.fallback ? "the Landlock fallback cannot enforce it"
+                          : !root    ? "it needs root, or mbx-guardd (not reachable)"
+                                     : probe_guard().failure;
+        throw UserError(what + " is enforced by the BPF LSM guard, which is not in use here: " + why +
+                        " (see mbx doctor)");
+    };
+    if (net.mode == MBX_NET_LOOPBACK) needs_bpf("--net " + opt.net);
+    if (net.mode == MBX_NET_ALLOW && (g.fallback || !g.guard)) {
+        if (!g.fallback) needs_bpf("--net " + opt.net);
+        g.tcp_ports = landlock_tcp_ports(net, g.landlock_abi);  // throws if it cannot say it
+    }
+    if (!exec.deny.empty()) needs_bpf("--exec-deny");
+    if (!exec.allow.empty() && !g.guard && !g.fallback)
+        throw UserError("--exec-allow is enforced by the guard, and none can be used here (see mbx doctor)");
+    return g;
 }
 
 // "D HOOK PID COMM\nPATH" from the sandbox's init: a call it refused.
@@ -245,85 +323,15 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     cfg.ids.layer_uid = maps.inside_uid;
     cfg.ids.layer_gid = maps.inside_gid;
 
-    // Which guard confines the sandbox: BPF LSM, or Landlock and seccomp where
-    // BPF LSM cannot be used (see mbx-run(1), THE GUARD).
-    std::unique_ptr<GuardLink> guard;
-    bool fallback = false;
-    std::string guard_detail;
-    std::optional<std::vector<uint16_t>> tcp_ports;  // the fallback's --net allow=
+    GuardChoice g;
     try {
-        if (opt.guard == "bpf" && ::geteuid() != 0) {
-            try {
-                guard = GuardClient::connect(guard_socket_path());
-            } catch (const UserError& e) {
-                throw UserError(std::string("--guard bpf: ") + e.what() +
-                                " (start it as root: systemctl start mbx-guardd.socket)");
-            }
-            guard_detail = "--guard bpf, through mbx-guardd";
-        } else if (opt.guard == "bpf") {
-            guard = Guard::load();
-            guard_detail = "--guard bpf";
-        } else if (opt.guard == "landlock") {
-            if (landlock_abi() < 1)
-                throw UserError("--guard landlock: this kernel has no Landlock (see mbx doctor)");
-            fallback = true;
-            guard_detail = "--guard landlock";
-        } else if (opt.guard == "auto") {
-            std::string why;
-            if (::geteuid() != 0) {
-                try {
-                    guard = GuardClient::connect(guard_socket_path());
-                } catch (const UserError& e) {
-                    why = std::string("BPF LSM needs root, and ") + e.what();
-                }
-            } else if (!bpf_lsm_listed()) {
-                why = "\"bpf\" is not in the kernel's LSM list";
-            } else {
-                try {
-                    guard = Guard::load();
-                } catch (const UserError& e) {
-                    why = e.what();
-                }
-            }
-            if (guard) {
-                guard_detail = ::geteuid() != 0 ? "through mbx-guardd" : "BPF LSM loads here";
-            } else if (landlock_abi() >= 1) {
-                fallback = true;
-                guard_detail = "Landlock ABI " + std::to_string(landlock_abi()) + "; not BPF LSM: " + why;
-            } else {
-                spdlog::debug("no guard: {}; no Landlock either", why);
-            }
-        }
-        // As root, the fallback's execs are still audited by BPF tracing
-        // programs (which load where BPF LSM ones do not).
-        if (fallback && ::geteuid() == 0) {
-            try {
-                guard = Guard::load_audit();
-                guard_detail += "; execs audited by BPF tracing";
-            } catch (const UserError& e) {
-                spdlog::debug("no exec audit: {}", e.what());
-            }
-        }
-        auto needs_bpf = [&](const std::string& what) {
-            if (!fallback && guard) return;
-            std::string why = fallback ? "the Landlock fallback cannot enforce it"
-                              : ::geteuid() != 0 ? "it needs root, or mbx-guardd (not reachable)"
-                                                 : probe_guard().failure;
-            throw UserError(what + " is enforced by the BPF LSM guard, which is not in use here: " + why +
-                            " (see mbx doctor)");
-        };
-        if (net.mode == MBX_NET_LOOPBACK) needs_bpf("--net " + opt.net);
-        if (net.mode == MBX_NET_ALLOW && (fallback || !guard)) {
-            if (!fallback) needs_bpf("--net " + opt.net);
-            tcp_ports = landlock_tcp_ports(net);  // throws if it cannot say it
-        }
-        if (!exec.deny.empty()) needs_bpf("--exec-deny");
-        if (!exec.allow.empty() && !guard && !fallback)  // (no guard at all)
-            throw UserError("--exec-allow is enforced by the guard, and none can be used here (see mbx doctor)");
+        g = choose_guard(opt, net, exec);
     } catch (const UserError&) {
         drop_if_unused();
         throw;
     }
+    std::unique_ptr<GuardLink>& guard = g.guard;
+    const bool fallback = g.fallback;
 
     // The guard's record goes to the session's log, from before the first exec.
     UniqueFd log;
@@ -335,7 +343,7 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
             throw UserError(sys_error("open", session.path() + "/log"));
         }
         log.reset(fd);
-        std::string first = guard_json(fallback ? "landlock+seccomp" : "bpf lsm", guard_detail) + "\n";
+        std::string first = guard_json(fallback ? "landlock+seccomp" : "bpf lsm", g.detail) + "\n";
         (void)!::write(fd, first.data(), first.size());
     }
 
@@ -345,10 +353,10 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     plan.fallback_guard = fallback;
     plan.landlock.exec_allow = exec.allow;
     plan.landlock.scope_abstract_unix = net.mode != MBX_NET_HOST;
-    if (tcp_ports) {
+    if (g.tcp_ports) {
         plan.landlock.restrict_tcp = true;
-        plan.landlock.tcp_ports = *tcp_ports;
-    } else if (fallback && net.mode == MBX_NET_NONE && landlock_abi() >= 4) {
+        plan.landlock.tcp_ports = *g.tcp_ports;
+    } else if (fallback && net.mode == MBX_NET_NONE && g.landlock_abi >= 4) {
         plan.landlock.restrict_tcp = true;  // no port: no TCP, not even on its own loopback
     }
     plan.cwd = current_dir();

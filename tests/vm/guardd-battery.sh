@@ -40,6 +40,7 @@ exec 4<&-
 mkdir -p /srv/u1/mnt && chown u1 /srv/u1/mnt
 echo "mount bpf=$(run u1 bpf -- "$E" mount /srv/u1/mnt) off=$(run u1 off -- "$E" mount /srv/u1/mnt)"
 echo "module-autoload bpf=$(run u1 bpf -- "$E" af-key) loaded=$(grep -c '^af_key ' /proc/modules) off=$(run u1 off -- "$E" af-key) loaded=$(grep -c '^af_key ' /proc/modules)"
+# (bpf() is refused to users by the kernel already: unprivileged_bpf_disabled.)
 echo "bpf-syscall bpf=$(run u1 bpf -- "$E" bpf)"
 echo "mknod-blk tmp: bpf=$(run u1 bpf -- "$E" mknod-blk /tmp/sda) layer: bpf=$(run u1 bpf -- "$E" mknod-blk /etc/sda)"
 # A task joined into u1's sandbox's PID and user namespaces from outside.
@@ -72,7 +73,7 @@ echo "own-pid $(as u1 "$E" request /run/mbx/guard.sock "$pid")"
 echo "twice $(as u1 "$E" request /run/mbx/guard.sock "$pid")"
 kill "$pid" 2>/dev/null
 wait $long
-echo "daemon-after $(kill -0 $daemon 2>/dev/null && echo alive || echo dead) $(run u1 bpf -- "$E" bpf)"
+echo "daemon-after $(kill -0 $daemon 2>/dev/null && echo alive || echo dead) $(run u1 bpf -- "$E" mount /srv/u1/mnt)"
 
 # Live policy: a loop of connects inside, switched from --net host to --net none.
 "$E" listen 7301 >/dev/null &
