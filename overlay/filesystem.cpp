@@ -3,6 +3,8 @@
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -25,6 +27,21 @@ Filesystem::Filesystem(Config cfg) : cfg_(std::move(cfg)), fd_cache_(cfg_.fd_bud
     root_->type = S_IFDIR;
     root_->nlookup = 1;
     if (auto st = sys::stat_fd(root_->lower->get())) root_->ino = present_ino(st->st_dev, st->st_ino);
+    struct statfs sf;
+    if (::fstatfs(cfg_.upper_root.get(), &sf) == 0) {
+        switch (static_cast<unsigned long>(sf.f_type)) {
+        case NFS_SUPER_MAGIC:
+        case SMB_SUPER_MAGIC:
+        case 0xff534d42UL:  // CIFS
+        case 0xfe534d42UL:  // SMB2
+        case 0x00c36400UL:  // Ceph
+        case FUSE_SUPER_MAGIC:
+            flush_on_close_ = true;
+            break;
+        default:
+            break;
+        }
+    }
 }
 
 Filesystem::~Filesystem() = default;
@@ -248,7 +265,18 @@ Result<Filesystem::Looked> Filesystem::lookup(const std::shared_ptr<Inode>& pare
 
     std::optional<layer::Override> ovr;
     bool opaque = false;
-    if (r.upper_exists && (S_ISREG(r.upper_st.st_mode) || S_ISDIR(r.upper_st.st_mode))) {
+    // An Inode the kernel knows keeps its owner record and opaque flag up to
+    // date (every change goes through this server): no xattr reads again.
+    std::shared_ptr<Inode> known = r.upper_exists ? table_.find(key) : nullptr;
+    mode_t known_type = 0;
+    if (known) {
+        // Copied also for the case it leaves the table before ours is made.
+        std::lock_guard lock(known->mu);
+        known_type = known->type;
+        ovr = known->ovr;
+        opaque = known->opaque;
+    }
+    if (!known && r.upper_exists && (S_ISREG(r.upper_st.st_mode) || S_ISDIR(r.upper_st.st_mode))) {
         auto pf = fds(*parent);
         if (!pf) return Errno{pf.error()};
         auto fd = sys::open_path(pf->u(), name);
@@ -258,7 +286,7 @@ Result<Filesystem::Looked> Filesystem::lookup(const std::shared_ptr<Inode>& pare
     }
     uint64_t ino = has_lower ? present_ino(r.lower_st.st_dev, r.lower_st.st_ino)
                              : present_ino(r.upper_st.st_dev, r.upper_st.st_ino);
-    mode_t type = ovr ? (ovr->mode & S_IFMT) : (st.st_mode & S_IFMT);
+    mode_t type = known ? known_type : ovr ? (ovr->mode & S_IFMT) : (st.st_mode & S_IFMT);
 
     // Handles are opened lazily by fds(); a lookup costs no descriptor.
     auto in = table_.find_or_insert(key, [&] {
@@ -280,6 +308,31 @@ Result<Filesystem::Looked> Filesystem::lookup(const std::shared_ptr<Inode>& pare
         from_upper = r.upper_exists && (in->ovr || !has_lower || !S_ISDIR(type));
     }
     return Looked{in, present(*in, from_upper ? r.upper_st : r.lower_st, from_upper, merged_dir)};
+}
+
+Result<Filesystem::Looked> Filesystem::adopt(const std::shared_ptr<Inode>& parent, const char* name,
+                                             const struct stat& st, const std::optional<layer::Override>& record,
+                                             bool opaque, UniqueFd handle) {
+    InodeKey key{st.st_dev, st.st_ino, 0};
+    uint64_t ino = present_ino(st.st_dev, st.st_ino);
+    auto in = table_.find_or_insert(key, [&] {
+        auto n = std::make_shared<Inode>();
+        n->has_upper = true;  // a new entry hides whatever the host has there
+        n->parent = parent;
+        n->name = name;
+        n->type = record ? (record->mode & S_IFMT) : (st.st_mode & S_IFMT);
+        n->opaque = opaque;
+        n->ovr = record;
+        n->ino = ino;
+        n->no_xattrs = true;
+        return n;
+    });
+    if (!in) return Errno{ENOMEM};
+    if (handle) {
+        std::lock_guard lock(in->mu);
+        set_upper(*in, std::move(handle));
+    }
+    return Looked{in, present(*in, st, true, false)};
 }
 
 Result<struct stat> Filesystem::attr(Inode& in) {

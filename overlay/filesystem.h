@@ -19,6 +19,8 @@
 #include "overlay/overlay.h"
 #include "overlay/sys/result.h"
 
+struct fuse_session;
+
 namespace mbx::overlay {
 
 // What a name in a merged directory resolves to.
@@ -68,6 +70,12 @@ public:
         struct stat attr;
     };
     Result<Looked> lookup(const std::shared_ptr<Inode>& parent, const char* name);
+    // The Inode of an entry this server just made in the layer (st: its
+    // attributes, record: its owner record, handle: an O_PATH of it or none),
+    // with one more kernel reference: what lookup() would find, without the
+    // system calls.
+    Result<Looked> adopt(const std::shared_ptr<Inode>& parent, const char* name, const struct stat& st,
+                         const std::optional<layer::Override>& record, bool opaque, UniqueFd handle);
     Result<struct stat> attr(Inode& in);
     // The attributes shown inside for backing object st (from the layer if
     // from_upper, else from the host).
@@ -103,6 +111,11 @@ public:
     Result<void> clear_whiteouts(int upper_dir);
 
     const Config& cfg() const { return cfg_; }
+    // Whether close() must reach the layer's file system (network file
+    // systems report write errors there); elsewhere FUSE_FLUSH is skipped.
+    bool flush_on_close() const { return flush_on_close_; }
+    // The FUSE session, for invalidations the kernel did not ask for.
+    struct fuse_session* session = nullptr;
     InodeTable& table() { return table_; }
     int work() const { return cfg_.work_dir.get(); }
     std::shared_ptr<Inode> root() const { return root_; }
@@ -117,6 +130,7 @@ private:
     FdCache fd_cache_;
     std::shared_ptr<Inode> root_;
     std::atomic<uint64_t> tmp_counter_{0};
+    bool flush_on_close_ = false;
     // Host filesystems seen, dev+1 per slot (0 = free); the slot index goes
     // into st_ino's top byte, see present_ino. Append-only and lock-free.
     std::array<std::atomic<uint64_t>, 128> devs_{};

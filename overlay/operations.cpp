@@ -111,20 +111,42 @@ Result<Looked> create_entry(Filesystem& fs, fuse_ino_t parent, const char* name,
         (void)sys::remove_tree_at(fs.work(), tmp.c_str());
         return Errno{err};
     };
-    if (!S_ISLNK(mode)) {
-        auto fd = sys::open_path(fs.work(), tmp.c_str());
-        if (!fd) return fail(fd.error());
-        if (auto r = sys::set_xattr(fd->get(), layer::kOverrideXattr, layer::format_override(ovr)); !r)
+    // The new object's attributes, owner record and handle are known here:
+    // the reply needs no second lookup of the name.
+    UniqueFd handle;
+    struct stat st;
+    std::optional<layer::Override> record;
+    bool opaque = false;
+    if (S_ISLNK(mode)) {
+        auto s = sys::stat_at(fs.work(), tmp.c_str());
+        if (!s) return fail(s.error());
+        st = *s;
+    } else {
+        int fd = open_fd.get();
+        if (fd < 0) {
+            auto h = sys::open_path(fs.work(), tmp.c_str());
+            if (!h) return fail(h.error());
+            handle = std::move(*h);
+            fd = handle.get();
+        }
+        if (auto r = sys::set_xattr(fd, layer::kOverrideXattr, layer::format_override(ovr)); !r)
             return fail(r.error());
+        record = ovr;
         // A directory made where a whiteout hid a host entry must not show
         // what was under it.
-        if (S_ISDIR(mode) && res->whiteout)
-            if (auto r = sys::set_xattr(fd->get(), layer::kOpaqueXattr, "y"); !r) return fail(r.error());
-        if (::fchmodat(fs.work(), tmp.c_str(), layer_mode(S_ISDIR(mode) ? mode : (S_IFREG | (mode & 0777))), 0) < 0)
-            return fail(errno);
+        if (S_ISDIR(mode) && res->whiteout) {
+            if (auto r = sys::set_xattr(fd, layer::kOpaqueXattr, "y"); !r) return fail(r.error());
+            opaque = true;
+        }
+        mode_t real = layer_mode(S_ISDIR(mode) ? mode : (S_IFREG | (mode & 0777)));
+        int r = open_fd ? ::fchmod(fd, real) : ::fchmodat(fs.work(), tmp.c_str(), real, 0);
+        if (r < 0) return fail(errno);
+        auto s = sys::stat_fd(fd);
+        if (!s) return fail(s.error());
+        st = *s;
     }
     if (auto r = fs.install(tmp.c_str(), pf->u(), name, res->whiteout); !r) return fail(r.error());
-    return fs.lookup(p, name);
+    return fs.adopt(p, name, st, record, opaque, std::move(handle));
 }
 
 template <typename Build>
@@ -160,7 +182,8 @@ Result<Removal> prepare_removal(Filesystem& fs, fuse_ino_t parent, const char* n
 
 // ---- operations
 
-void op_init(void*, fuse_conn_info* conn) {
+void op_init(void* userdata, fuse_conn_info* conn) {
+    Filesystem& fs = *static_cast<Filesystem*>(userdata);
     // The kernel clears setuid bits itself (through setattr), so the owner
     // record stays the one place modes live.
     conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
@@ -171,6 +194,20 @@ void op_init(void*, fuse_conn_info* conn) {
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
     conn->want &= ~FUSE_CAP_POSIX_LOCKS;
     conn->want &= ~FUSE_CAP_FLOCK_LOCKS;
+    // Written data stays in the kernel's page cache and comes in big writes:
+    // one request per file written instead of one per write(2).
+    if (fs.cfg().writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+        conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+    else
+        conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+    // Listings with attributes where lookups follow them (ls -l), plain ones
+    // where they do not (find): the kernel switches between them.
+    if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+    if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO) conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
+    // Symlinks never change in place: their targets may stay cached.
+    if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+    // Cached data of a file whose size or mtime changed (on the host) is dropped.
+    if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA) conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
     conn->time_gran = 1;
 }
 
@@ -178,6 +215,15 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     Filesystem& fs = fsof(req);
     if (std::strlen(name) > NAME_MAX) return (void)fuse_reply_err(req, ENAMETOOLONG);
     auto in = fs.lookup(fs.shared(parent), name);
+    if (!in && in.error() == ENOENT) {
+        // The kernel may remember the absence too (compilers and shells look
+        // for many files that are not there); entries made through the view
+        // replace such a record at once.
+        fuse_entry_param e;
+        std::memset(&e, 0, sizeof e);
+        e.entry_timeout = fs.cfg().entry_timeout;
+        return (void)fuse_reply_entry(req, &e);
+    }
     if (!in) return (void)fuse_reply_err(req, in.error());
     reply_entry(req, fs, *in);
 }
@@ -264,6 +310,15 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
     fuse_reply_readlink(req, t->c_str());
 }
 
+// How the server opens the backing file for a FUSE open with these flags.
+// With the writeback cache the kernel reads pages around partial writes, also
+// of write-only files, and places appends itself.
+int backing_flags(Filesystem& fs, int flags) {
+    if (!fs.cfg().writeback) return flags;
+    if ((flags & O_ACCMODE) == O_WRONLY) flags = (flags & ~O_ACCMODE) | O_RDWR;
+    return flags & ~O_APPEND;
+}
+
 Result<void> make_file(Filesystem& fs, const char* tmp, UniqueFd* keep, int flags) {
     auto fd = sys::open_at(fs.work(), tmp, O_CREAT | O_EXCL | flags, 0600);
     if (!fd) return Errno{fd.error()};
@@ -297,7 +352,7 @@ void op_symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char*
 
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
     Filesystem& fs = fsof(req);
-    int extra = fi->flags & (O_APPEND | O_DIRECT | O_SYNC | O_DSYNC | O_NOATIME);
+    int extra = backing_flags(fs, fi->flags) & (O_APPEND | O_DIRECT | O_SYNC | O_DSYNC | O_NOATIME);
     const fuse_ctx* ctx = fuse_req_ctx(req);
     UniqueFd fd;
     auto in = create_entry(fs, parent, name, ctx->uid, ctx->gid, S_IFREG | (mode & 07777), 0,
@@ -521,9 +576,12 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         if (auto r = fs.copy_up(in, !(fi->flags & O_TRUNC)); !r) return (void)fuse_reply_err(req, r.error());
     auto f = fs.fds(*in);
     if (!f) return (void)fuse_reply_err(req, f.error());
-    auto fd = sys::reopen(f->top(), fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY));
+    auto fd = sys::reopen(f->top(), backing_flags(fs, fi->flags) & ~(O_CREAT | O_EXCL | O_NOCTTY));
     if (!fd) return (void)fuse_reply_err(req, fd.error());
     fi->fh = reinterpret_cast<uint64_t>(new FileHandle{std::move(*fd)});
+    // The page cache stays valid across opens: every change made inside
+    // passes through it, and host changes show in size or mtime (AUTO_INVAL_DATA).
+    fi->keep_cache = 1;
     if (fuse_reply_open(req, fi) != 0) delete reinterpret_cast<FileHandle*>(fi->fh);
 }
 
@@ -546,6 +604,9 @@ void op_write_buf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in_buf, off_t off, fu
 }
 
 void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    // ENOSYS once, and the kernel sends no more flushes: a round trip saved
+    // on every close. (Written data still reaches us before close returns.)
+    if (!fsof(req).flush_on_close()) return (void)fuse_reply_err(req, ENOSYS);
     // close() of a duplicate reports delayed write errors, as close(2) would.
     int r = ::close(::dup(fh(fi).fd.get()));
     fuse_reply_err(req, r < 0 ? errno : 0);
@@ -556,10 +617,17 @@ void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     fuse_reply_err(req, 0);
 }
 
-void op_fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
+void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
+    Filesystem& fs = fsof(req);
     int fd = fh(fi).fd.get();
     int r = datasync ? ::fdatasync(fd) : ::fsync(fd);
-    fuse_reply_err(req, r < 0 ? errno : 0);
+    int err = r < 0 ? errno : 0;
+    // With the writeback cache the kernel keeps the attributes it had before
+    // the data reached us: st_blocks would stay stale. Before the reply, so
+    // that a stat after fsync sees it; attributes only, which needs none of
+    // the locks the waiting fsync holds.
+    if (r == 0 && fs.cfg().writeback && fs.session) fuse_lowlevel_notify_inval_inode(fs.session, ino, -1, 0);
+    fuse_reply_err(req, err);
 }
 
 void op_fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fuse_file_info* fi) {
@@ -568,13 +636,29 @@ void op_fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fu
 }
 
 void op_lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
+    // The backing file lacks what the writeback cache still holds, so its
+    // holes are not the file's: ENOSYS makes the kernel answer from its own
+    // size, the whole file being data (never a hole where data is).
+    if (fsof(req).cfg().writeback) return (void)fuse_reply_err(req, ENOSYS);
     off_t r = ::lseek(fh(fi).fd.get(), off, whence);
     if (r < 0) return (void)fuse_reply_err(req, errno);
     fuse_reply_lseek(req, r);
 }
 
-void op_opendir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    Inode& dir = *fsof(req).inode(ino);
+    bool merged;
+    {
+        std::lock_guard lock(dir.mu);
+        merged = dir.has_upper && dir.has_lower && !dir.opaque;
+    }
     fi->fh = reinterpret_cast<uint64_t>(new DirHandle);
+    // The kernel may answer later listings from its cache; it drops it when the
+    // directory changes through the view or its mtime changes (on the host).
+    // Not for a merged directory: it shows the layer's mtime, so a host entry
+    // added under it would stay unlisted.
+    fi->cache_readdir = !merged;
+    fi->keep_cache = !merged;
     if (fuse_reply_open(req, fi) != 0) delete reinterpret_cast<DirHandle*>(fi->fh);
 }
 
@@ -691,6 +775,9 @@ void mknod_request(fuse_req_t req, fuse_ino_t dir, const char* value, size_t siz
     if (!in) return (void)fuse_reply_err(req, in.error());
     fs.table().forget(in->inode.get(), 1);  // no entry goes to the kernel with this reply
     fuse_reply_err(req, 0);
+    // The kernel may remember the name as absent. (After the reply: the
+    // kernel holds the directory's lock until the setxattr returns.)
+    if (fs.session) fuse_lowlevel_notify_inval_entry(fs.session, dir, name.c_str(), name.size());
 }
 
 void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
@@ -703,13 +790,22 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* v
     if (auto r = fs.copy_up(in); !r) return (void)fuse_reply_err(req, r.error());
     auto f = fs.fds(*in);
     if (!f) return (void)fuse_reply_err(req, f.error());
+    {
+        std::lock_guard lock(in->mu);
+        in->no_xattrs = false;  // before the call: a reader racing it asks the file
+    }
     auto r = sys::set_xattr(f->u(), name, std::string_view(value, size), flags);
     fuse_reply_err(req, r.error());
 }
 
+bool has_no_xattrs(Inode& in) {
+    std::lock_guard lock(in.mu);
+    return in.no_xattrs;
+}
+
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
     Filesystem& fs = fsof(req);
-    if (layer::is_internal_xattr(name)) return (void)fuse_reply_err(req, ENODATA);
+    if (layer::is_internal_xattr(name) || has_no_xattrs(*fs.inode(ino))) return (void)fuse_reply_err(req, ENODATA);
     auto f = fs.fds(*fs.inode(ino));
     if (!f) return (void)fuse_reply_err(req, f.error());
     int fd = f->top();
@@ -800,6 +896,7 @@ int Server::serve(UniqueFd fuse_fd) {
     fuse_args args = FUSE_ARGS_INIT(1, const_cast<char**>(argv));
     se_ = fuse_session_new(&args, &kOps, sizeof kOps, fs_.get());
     if (!se_) return EIO;
+    fs_->session = se_;
     // "/dev/fd/N" makes libfuse adopt an already-mounted device descriptor.
     std::string dev = "/dev/fd/" + std::to_string(fuse_fd.get());
     if (fuse_session_mount(se_, dev.c_str()) != 0) return EIO;
@@ -807,6 +904,8 @@ int Server::serve(UniqueFd fuse_fd) {
     fuse_loop_config* lc = fuse_loop_cfg_create();
     fuse_loop_cfg_set_clone_fd(lc, 1);
     fuse_loop_cfg_set_max_threads(lc, fs_->cfg().max_threads);
+    // Idle workers stay: starting a thread per burst of requests costs more.
+    fuse_loop_cfg_set_idle_threads(lc, fs_->cfg().max_threads);
     int r = fuse_session_loop_mt(se_, lc);
     fuse_loop_cfg_destroy(lc);
     // The kernel ends the connection with ENODEV when the mount is gone: that is a normal end.

@@ -45,7 +45,15 @@ struct Config {
         std::string name;  // last component of the host path
     };
     std::vector<Hidden> hidden;
-    double entry_timeout = 1.0;  // seconds the kernel may cache names and attributes
+    // Seconds the kernel may cache names (also absent ones), attributes and,
+    // until they change, file data and listings: the longest a change made on
+    // the host, outside the sandbox, can go unseen inside.
+    double entry_timeout = 1.0;
+    // The kernel keeps written data and sends it in big writes, at the latest
+    // when the file is closed (FUSE writeback cache). Off by default: the
+    // kernel then owns the size and mtime of every file and would never see
+    // a host file change under it.
+    bool writeback = false;
     unsigned max_threads = 8;
     // O_PATH handles the Inodes may keep open; the rest are re-opened on use.
     size_t fd_budget = 4096;

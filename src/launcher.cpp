@@ -462,6 +462,9 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
         cfg.fd_budget = std::max<size_t>(64, nofile.rlim_cur / 2);
     if (const char* b = std::getenv("MBX_FD_BUDGET"))
         cfg.fd_budget = std::clamp<size_t>(std::strtoul(b, nullptr, 10), 16, cfg.fd_budget);
+    if (const char* t = std::getenv("MBX_FUSE_THREADS")) cfg.max_threads = std::clamp<unsigned>(std::strtoul(t, nullptr, 10), 1, 64);
+    if (const char* t = std::getenv("MBX_CACHE_TIMEOUT")) cfg.entry_timeout = std::clamp(std::strtod(t, nullptr), 0.0, 3600.0);
+    if (const char* w = std::getenv("MBX_WRITEBACK")) cfg.writeback = std::strcmp(w, "0") != 0;
     overlay::Server server(std::move(cfg));
     std::promise<int> served;
     auto served_f = served.get_future();
@@ -520,6 +523,7 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     record.ended = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::system_clock::now().time_since_epoch()).count();
     record.exit_status = code;
+    if (struct rusage ru; ::getrusage(RUSAGE_SELF, &ru) == 0) record.server_peak_rss_kb = ru.ru_maxrss;
     session.meta().runs.push_back(record);
     session.meta().inside_uid = maps.inside_uid;
     session.meta().inside_gid = maps.inside_gid;

@@ -52,7 +52,8 @@ void mkdir_p(const std::string& path, mode_t mode) {
 nlohmann::json to_json(const SessionMeta& m) {
     nlohmann::json runs = nlohmann::json::array();
     for (auto& r : m.runs)
-        runs.push_back({{"argv", r.argv}, {"started", r.started}, {"ended", r.ended}, {"exit_status", r.exit_status}});
+        runs.push_back({{"argv", r.argv}, {"started", r.started}, {"ended", r.ended}, {"exit_status", r.exit_status},
+                        {"server_peak_rss_kb", r.server_peak_rss_kb}});
     return {{"version", SessionMeta::kVersion}, {"name", m.name}, {"created", m.created},
             {"last_used", m.last_used}, {"owner_uid", m.owner_uid}, {"inside_uid", m.inside_uid},
             {"inside_gid", m.inside_gid}, {"runs", runs}};
@@ -76,6 +77,7 @@ std::optional<SessionMeta> from_json(const std::string& text) {
             rr.started = r.at("started").get<int64_t>();
             rr.ended = r.at("ended").get<int64_t>();
             rr.exit_status = r.at("exit_status").get<int>();
+            rr.server_peak_rss_kb = r.value("server_peak_rss_kb", int64_t{0});
             m.runs.push_back(std::move(rr));
         }
         return m;

@@ -19,6 +19,8 @@ struct RunRecord {
     int64_t started = 0;  // unix milliseconds
     int64_t ended = 0;
     int exit_status = -1;
+    // Peak resident memory of the mbx process (the FUSE server) over the run, KiB.
+    int64_t server_peak_rss_kb = 0;
 };
 
 struct SessionMeta {

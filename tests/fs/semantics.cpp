@@ -1538,6 +1538,24 @@ TEST_CASE("pwrite and pread beyond 4 GiB keep exact offsets and sizes") {
     CHECK(all_zero(pread_str(fd, 4096, off)));
 }
 
+TEST_CASE("data not yet synced counts: SEEK_DATA, SEEK_HOLE and st_blocks see it") {
+    // Tools that copy sparse files (cp, tar) trust these; a file system that
+    // caches writes must not report holes where unsynced data is.
+    Scratch s;
+    Fd fd{SYS(openat(s.dfd, "unsynced", O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644))};
+    const std::string data(65536, 'd');
+    pwrite_all(fd, data, MiB);
+    CHECK(fstat_fd(fd).st_size == MiB + 65536);
+    const off_t d = SYS(lseek(fd, 0, SEEK_DATA));
+    CHECK(d >= 0);
+    CHECK(d <= MiB);
+    CHECK(SYS(lseek(fd, MiB, SEEK_HOLE)) == MiB + 65536);
+    CHECK(pread_str(fd, 65536, MiB) == data);
+    fd.reset();
+    // After close, du sees the space.
+    CHECK(stat_at(s.dfd, "unsynced").st_blocks * 512 >= 65536);
+}
+
 TEST_CASE("fallocate allocates space, honours KEEP_SIZE and punches holes") {
     Scratch s;
     auto fallocate_or_fail = [](int fd, int mode, off_t off, off_t len, const char* what) {
