@@ -16,6 +16,22 @@ namespace mbx::overlay {
 
 namespace {
 FdRef share(UniqueFd fd) { return fd ? std::make_shared<const UniqueFd>(std::move(fd)) : nullptr; }
+
+// An Inode for parent/name as a lookup or a creation finds it; handles come later.
+std::shared_ptr<Inode> new_inode(const std::shared_ptr<Inode>& parent, const char* name, bool has_upper,
+                                 bool has_lower, mode_t type, const std::optional<layer::Override>& ovr, bool opaque,
+                                 uint64_t ino) {
+    auto n = std::make_shared<Inode>();
+    n->has_upper = has_upper;
+    n->has_lower = has_lower;
+    n->parent = parent;
+    n->name = name;
+    n->type = type;
+    n->opaque = opaque;
+    n->ovr = ovr;
+    n->ino = ino;
+    return n;
+}
 }  // namespace
 
 Filesystem::Filesystem(Config cfg) : cfg_(std::move(cfg)), fd_cache_(cfg_.fd_budget) {
@@ -268,15 +284,12 @@ Result<Filesystem::Looked> Filesystem::lookup(const std::shared_ptr<Inode>& pare
     // An Inode the kernel knows keeps its owner record and opaque flag up to
     // date (every change goes through this server): no xattr reads again.
     std::shared_ptr<Inode> known = r.upper_exists ? table_.find(key) : nullptr;
-    mode_t known_type = 0;
     if (known) {
         // Copied also for the case it leaves the table before ours is made.
         std::lock_guard lock(known->mu);
-        known_type = known->type;
         ovr = known->ovr;
         opaque = known->opaque;
-    }
-    if (!known && r.upper_exists && (S_ISREG(r.upper_st.st_mode) || S_ISDIR(r.upper_st.st_mode))) {
+    } else if (r.upper_exists && (S_ISREG(r.upper_st.st_mode) || S_ISDIR(r.upper_st.st_mode))) {
         auto pf = fds(*parent);
         if (!pf) return Errno{pf.error()};
         auto fd = sys::open_path(pf->u(), name);
@@ -286,21 +299,11 @@ Result<Filesystem::Looked> Filesystem::lookup(const std::shared_ptr<Inode>& pare
     }
     uint64_t ino = has_lower ? present_ino(r.lower_st.st_dev, r.lower_st.st_ino)
                              : present_ino(r.upper_st.st_dev, r.upper_st.st_ino);
-    mode_t type = known ? known_type : ovr ? (ovr->mode & S_IFMT) : (st.st_mode & S_IFMT);
+    mode_t type = ovr ? (ovr->mode & S_IFMT) : (st.st_mode & S_IFMT);
 
     // Handles are opened lazily by fds(); a lookup costs no descriptor.
-    auto in = table_.find_or_insert(key, [&] {
-        auto n = std::make_shared<Inode>();
-        n->has_upper = r.upper_exists;
-        n->has_lower = has_lower;
-        n->parent = parent;
-        n->name = name;
-        n->type = type;
-        n->opaque = opaque;
-        n->ovr = ovr;
-        n->ino = ino;
-        return n;
-    });
+    auto in = table_.find_or_insert(
+        key, [&] { return new_inode(parent, name, r.upper_exists, has_lower, type, ovr, opaque, ino); });
     if (!in) return Errno{ENOMEM};
     bool from_upper;
     {
@@ -315,16 +318,11 @@ Result<Filesystem::Looked> Filesystem::adopt(const std::shared_ptr<Inode>& paren
                                              bool opaque, UniqueFd handle) {
     InodeKey key{st.st_dev, st.st_ino, 0};
     uint64_t ino = present_ino(st.st_dev, st.st_ino);
+    mode_t type = record ? (record->mode & S_IFMT) : (st.st_mode & S_IFMT);
     auto in = table_.find_or_insert(key, [&] {
-        auto n = std::make_shared<Inode>();
-        n->has_upper = true;  // a new entry hides whatever the host has there
-        n->parent = parent;
-        n->name = name;
-        n->type = record ? (record->mode & S_IFMT) : (st.st_mode & S_IFMT);
-        n->opaque = opaque;
-        n->ovr = record;
-        n->ino = ino;
-        n->no_xattrs = true;
+        // Only in the layer: a new entry hides whatever the host has there.
+        auto n = new_inode(parent, name, true, false, type, record, opaque, ino);
+        n->no_file_caps = true;
         return n;
     });
     if (!in) return Errno{ENOMEM};

@@ -65,9 +65,11 @@ struct Inode : std::enable_shared_from_this<Inode> {
     bool opaque = false;          // directory whose lower part is hidden
     std::optional<layer::Override> ovr;  // presented owner/mode of the upper entry
     uint64_t ino = 0;             // st_ino presented inside, fixed for the Inode's life
-    // Made by this server and no xattr set since: getxattr needs no system
-    // call (the kernel asks for security.capability before the first write).
-    bool no_xattrs = false;
+    // Made by this server and no security.capability set since: the kernel
+    // asks for it before the first write of every new file, and the answer
+    // needs no system call. (Other xattrs a new file may carry from birth:
+    // inherited ACLs, LSM labels.)
+    bool no_file_caps = false;
     std::atomic<bool> referenced{false};  // used since the cache last looked
 
     InodeKey key;                 // guarded by InodeTable::mu_

@@ -32,6 +32,8 @@ struct DirHandle {
     bool loaded = false;
 };
 
+constexpr const char* kFileCapsXattr = "security.capability";
+
 Filesystem& fsof(fuse_req_t req) { return *static_cast<Filesystem*>(fuse_req_userdata(req)); }
 FileHandle& fh(fuse_file_info* fi) { return *reinterpret_cast<FileHandle*>(fi->fh); }
 DirHandle& dh(fuse_file_info* fi) { return *reinterpret_cast<DirHandle*>(fi->fh); }
@@ -790,22 +792,24 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* v
     if (auto r = fs.copy_up(in); !r) return (void)fuse_reply_err(req, r.error());
     auto f = fs.fds(*in);
     if (!f) return (void)fuse_reply_err(req, f.error());
-    {
+    if (std::strcmp(name, kFileCapsXattr) == 0) {
         std::lock_guard lock(in->mu);
-        in->no_xattrs = false;  // before the call: a reader racing it asks the file
+        in->no_file_caps = false;  // before the call: a reader racing it asks the file
     }
     auto r = sys::set_xattr(f->u(), name, std::string_view(value, size), flags);
     fuse_reply_err(req, r.error());
 }
 
-bool has_no_xattrs(Inode& in) {
+// Whether getxattr(name) is known to find nothing without asking the layer.
+bool known_absent(Inode& in, const char* name) {
+    if (std::strcmp(name, kFileCapsXattr) != 0) return false;
     std::lock_guard lock(in.mu);
-    return in.no_xattrs;
+    return in.no_file_caps;
 }
 
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
     Filesystem& fs = fsof(req);
-    if (layer::is_internal_xattr(name) || has_no_xattrs(*fs.inode(ino))) return (void)fuse_reply_err(req, ENODATA);
+    if (layer::is_internal_xattr(name) || known_absent(*fs.inode(ino), name)) return (void)fuse_reply_err(req, ENODATA);
     auto f = fs.fds(*fs.inode(ino));
     if (!f) return (void)fuse_reply_err(req, f.error());
     int fd = f->top();

@@ -2,8 +2,7 @@
 // system and not an interpreter's startup. Built by scripts/bench (static, so it
 // also runs in the VM guest).
 //
-//   bench-tools create N SIZE DIR    N files of SIZE bytes under DIR, 1000 per subdirectory
-//   bench-tools statloop N PATH...   N rounds of open+fstat+close and stat of each PATH
+//   bench-tools create N SIZE DIR [PER]  N files of SIZE bytes under DIR, PER (1000) per subdirectory
 //   bench-tools time CMD...          runs CMD, prints "MBXBENCH <nanoseconds>" on stderr
 #include <errno.h>
 #include <fcntl.h>
@@ -26,37 +25,23 @@ static int die(const char* what, const char* path) {
     return 1;
 }
 
-static int create(long n, long size, const char* dir) {
+static int create(long n, long size, const char* dir, long per) {
     char* data = calloc(1, (size_t)size + 1);
     memset(data, 'x', (size_t)size);
     if (mkdir(dir, 0755) < 0 && errno != EEXIST) return die("mkdir", dir);
     char path[4096];
     for (long i = 0; i < n; ++i) {
-        if (i % 1000 == 0) {
-            snprintf(path, sizeof path, "%s/d%ld", dir, i / 1000);
+        if (i % per == 0) {
+            snprintf(path, sizeof path, "%s/d%ld", dir, i / per);
             if (mkdir(path, 0755) < 0) return die("mkdir", path);
         }
-        snprintf(path, sizeof path, "%s/d%ld/f%ld", dir, i / 1000, i);
+        snprintf(path, sizeof path, "%s/d%ld/f%ld", dir, i / per, i);
         int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (fd < 0) return die("create", path);
         if (write(fd, data, (size_t)size) != size) return die("write", path);
         if (close(fd) < 0) return die("close", path);
     }
     free(data);
-    return 0;
-}
-
-static int statloop(long n, int count, char** paths) {
-    struct stat st;
-    for (long i = 0; i < n; ++i) {
-        for (int p = 0; p < count; ++p) {
-            int fd = open(paths[p], O_RDONLY | O_CLOEXEC);
-            if (fd < 0) return die("open", paths[p]);
-            if (fstat(fd, &st) < 0) return die("fstat", paths[p]);
-            close(fd);
-            if (stat(paths[p], &st) < 0) return die("stat", paths[p]);
-        }
-    }
     return 0;
 }
 
@@ -82,9 +67,12 @@ static int timed(char** argv) {
 }
 
 int main(int argc, char** argv) {
-    if (argc >= 5 && strcmp(argv[1], "create") == 0) return create(atol(argv[2]), atol(argv[3]), argv[4]);
-    if (argc >= 4 && strcmp(argv[1], "statloop") == 0) return statloop(atol(argv[2]), argc - 3, argv + 3);
+    if ((argc == 5 || argc == 6) && strcmp(argv[1], "create") == 0) {
+        long per = argc == 6 ? atol(argv[5]) : 1000;
+        if (per <= 0) per = 1000;
+        return create(atol(argv[2]), atol(argv[3]), argv[4], per);
+    }
     if (argc >= 3 && strcmp(argv[1], "time") == 0) return timed(argv + 2);
-    fprintf(stderr, "usage: bench-tools create N SIZE DIR | statloop N PATH... | time CMD...\n");
+    fprintf(stderr, "usage: bench-tools create N SIZE DIR [PER] | time CMD...\n");
     return 2;
 }

@@ -261,6 +261,18 @@ void log_refusals(int sock, const GuardEventSink& sink) {
     }
 }
 
+// The server's knobs from the environment (mbx-run(1), ENVIRONMENT): for the
+// tests (MBX_FD_BUDGET squeezes the handle cache) and for measuring.
+void tune_from_environment(overlay::Config& cfg) {
+    if (const char* b = std::getenv("MBX_FD_BUDGET"))
+        cfg.fd_budget = std::clamp<size_t>(std::strtoul(b, nullptr, 10), 16, cfg.fd_budget);
+    if (const char* t = std::getenv("MBX_FUSE_THREADS"))
+        cfg.max_threads = std::clamp<unsigned>(std::strtoul(t, nullptr, 10), 1, 64);
+    if (const char* t = std::getenv("MBX_CACHE_TIMEOUT"))
+        cfg.entry_timeout = std::clamp(std::strtod(t, nullptr), 0.0, 3600.0);
+    if (const char* w = std::getenv("MBX_WRITEBACK")) cfg.writeback = std::strcmp(w, "1") == 0;
+}
+
 }  // namespace
 
 int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used) {
@@ -457,14 +469,10 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
         ::setrlimit(RLIMIT_NOFILE, &nofile);
     }
     // Half for cached inode handles, the rest for open files and in-flight
-    // operations. MBX_FD_BUDGET lowers it (the tests use it to exercise eviction).
+    // operations (MBX_FD_BUDGET lowers it).
     if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0)
         cfg.fd_budget = std::max<size_t>(64, nofile.rlim_cur / 2);
-    if (const char* b = std::getenv("MBX_FD_BUDGET"))
-        cfg.fd_budget = std::clamp<size_t>(std::strtoul(b, nullptr, 10), 16, cfg.fd_budget);
-    if (const char* t = std::getenv("MBX_FUSE_THREADS")) cfg.max_threads = std::clamp<unsigned>(std::strtoul(t, nullptr, 10), 1, 64);
-    if (const char* t = std::getenv("MBX_CACHE_TIMEOUT")) cfg.entry_timeout = std::clamp(std::strtod(t, nullptr), 0.0, 3600.0);
-    if (const char* w = std::getenv("MBX_WRITEBACK")) cfg.writeback = std::strcmp(w, "0") != 0;
+    tune_from_environment(cfg);
     overlay::Server server(std::move(cfg));
     std::promise<int> served;
     auto served_f = served.get_future();

@@ -27,6 +27,7 @@ touch "$1"
 chown 123:456 "$1" "$2"
 printf "#!/bin/sh\n" >"$3"
 chmod 4711 "$3"
+[ ! -e "$4" ]   # the kernel now remembers the name as absent; the new node must show anyway
 mknod "$4" c 1 3
 touch "$5"
 stat -c "%n %u:%g %a %F %t:%T" "$1" "$2" "$3" "$4" "$5"

@@ -50,6 +50,14 @@ for u in $(test_users root mbxtest); do
     env MBX_FD_BUDGET=16 "$(user_exe "$u" "$MBX")" run --session "seme-$u" -- sh -c "$inside" sh "$eview" "$sem"
   host_unchanged "after the battery with a tiny handle cache"
 
+  # And with the FUSE writeback cache (MBX_WRITEBACK=1, off by default), which
+  # moves sizes, mtimes and written data into the kernel's hands.
+  wview=/var/lib/mbxsem-$TEST_ID-$u-wb
+  absent_on_host "$wview"
+  semantics "$u" "inside mbx run with MBX_WRITEBACK=1 ($wview)" \
+    env MBX_WRITEBACK=1 "$(user_exe "$u" "$MBX")" run --session "semw-$u" -- sh -c "$inside" sh "$wview" "$sem"
+  host_unchanged "after the battery with the writeback cache"
+
   if [ "$u" != root ]; then
     hview=$area/sem-view
     mkdir "$hview"

@@ -1756,6 +1756,23 @@ TEST_CASE("user xattrs can be set, listed, read and removed, with exact errno on
     CHECK(std::string(buf, size_t(n)) == bin);
 }
 
+TEST_CASE("a file capability set on a written new file reads back") {
+    // The kernel asks for security.capability before the first write of a
+    // file; an answer cached from then must not hide one set afterwards.
+    Scratch s;
+    Fd fd{SYS(openat(s.dfd, "capfile", O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0755))};
+    pwrite_all(fd, "x", 0);
+    const uint32_t cap[5] = {0x02000000, 1u << 10, 0, 0, 0};  // VFS_CAP_REVISION_2: CAP_NET_BIND_SERVICE
+    if (fsetxattr(fd, "security.capability", cap, sizeof cap, 0) != 0) {
+        INFO("setting it failed: " << std::strerror(errno));
+        CHECK((errno == EPERM || errno == EOPNOTSUPP));  // not privileged to, here
+        return;
+    }
+    char buf[64];
+    CHECK(fgetxattr(fd, "security.capability", buf, sizeof buf) > 0);
+    CHECK(getxattr((s.path + "/capfile").c_str(), "security.capability", buf, sizeof buf) > 0);
+}
+
 TEST_CASE("xattrs belong to the inode and follow it across rename and hard links") {
     Scratch s;
     make_file_at(s.dfd, "f", "x");

@@ -5,6 +5,7 @@
 # outside /tmp, which is private inside the sandbox).
 export MBX_HOME=/data/mbx
 E=$ESCAPE
+. /usr/local/lib/battery-lib.sh
 
 # M ARGS...: mbx, bounded to 120 s; a hang prints the state of every process
 # (comm, pid, wait channel, kernel stack) on the console, then kills it.
@@ -60,15 +61,8 @@ echo "host-files $(ls /srv/host | tr '\n' ' ')"
 
 # A task in the sandbox's PID namespace that is not in the sandbox (joined
 # from outside, as nsenter does): ptrace and kill of it.
-intruder() {
-  M run --guard "$1" --session "battery-$1" -- "$E" await-intruder >"/tmp/await-$1" 2>/dev/null &
-  local m=$!
-  "$E" intrude >/dev/null
-  wait $m
-  cat "/tmp/await-$1"
-}
-echo "outside-task bpf: $(intruder bpf)"
-echo "outside-task off: $(intruder off)"
+echo "outside-task bpf: $(intruder bpf battery-bpf M)"
+echo "outside-task off: $(intruder off battery-off M)"
 
 # Modules: loading one (the user namespace lacks CAP_SYS_MODULE either way)
 # and making the kernel autoload one (a socket of an unloaded family).

@@ -8,7 +8,8 @@
 # mbx comes from the meson build directory $MBX_BUILD_DIR, used as it is; without
 # it, build-vm/ in the source tree is set up and built first. The guest also has
 # /usr/local/bin/escape (tests/vm/escape.c), make, and mbx-guardd where the build
-# has one; SCRIPT sees MBX and ESCAPE naming them, and runs from /usr/local/lib.
+# has one; SCRIPT sees MBX and ESCAPE naming them, and runs from /usr/local/lib,
+# beside battery-lib.sh (helpers it may source).
 set -euo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -32,7 +33,8 @@ export MBX=/usr/local/bin/mbx ESCAPE=/usr/local/bin/escape
 cd /usr/local/lib && sh /usr/local/lib/vm-script.sh
 GUEST
 files=("$build/src/mbx=/usr/local/bin/mbx" "$tmp/escape=/usr/local/bin/escape"
-  "$script=/usr/local/lib/vm-script.sh" "$(command -v make)=/usr/bin/make")
+  "$script=/usr/local/lib/vm-script.sh" "$repo/tests/vm/battery-lib.sh=/usr/local/lib/battery-lib.sh"
+  "$(command -v make)=/usr/bin/make")
 [ -x "$build/src/mbx-guardd" ] && files+=("$build/src/mbx-guardd=/usr/local/sbin/mbx-guardd")
 rc=0
 bash "$repo/tests/vm/vm.sh" "$tmp/guest.sh" "${files[@]}" || rc=$?
