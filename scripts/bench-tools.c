@@ -4,6 +4,7 @@
 //
 //   bench-tools create N SIZE DIR [PER]  N files of SIZE bytes under DIR, PER (1000) per subdirectory
 //   bench-tools time CMD...          runs CMD, prints "MBXBENCH <nanoseconds>" on stderr
+//   bench-tools openloop N PATH      N times: openat, fstat, close, then stat of PATH
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -45,6 +46,19 @@ static int create(long n, long size, const char* dir, long per) {
     return 0;
 }
 
+// What the guard sees most of: every openat passes its file_open hook.
+static int openloop(long n, const char* path) {
+    struct stat st;
+    for (long i = 0; i < n; ++i) {
+        int fd = openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return die("open", path);
+        if (fstat(fd, &st) < 0) return die("fstat", path);
+        close(fd);
+        if (stat(path, &st) < 0) return die("stat", path);
+    }
+    return 0;
+}
+
 static int timed(char** argv) {
     long long start = now_ns();
     pid_t pid = fork();
@@ -73,6 +87,7 @@ int main(int argc, char** argv) {
         return create(atol(argv[2]), atol(argv[3]), argv[4], per);
     }
     if (argc >= 3 && strcmp(argv[1], "time") == 0) return timed(argv + 2);
-    fprintf(stderr, "usage: bench-tools create N SIZE DIR [PER] | time CMD...\n");
+    if (argc == 4 && strcmp(argv[1], "openloop") == 0) return openloop(atol(argv[2]), argv[3]);
+    fprintf(stderr, "usage: bench-tools create N SIZE DIR [PER] | time CMD... | openloop N PATH\n");
     return 2;
 }

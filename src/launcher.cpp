@@ -25,6 +25,7 @@
 #include "commit/change_scan.h"
 #include "overlay/overlay.h"
 #include "overlay/sys/sys.h"
+#include "src/cgroup_limits.h"
 #include "src/error.h"
 #include "src/fd_passing.h"
 #include "src/guard.h"
@@ -293,6 +294,10 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     }
     for (auto& p : opt.hide)
         if (p.empty() || p[0] != '/') throw UserError("--hide " + p + ": give an absolute path");
+    // Rules of the profile format this mbx reads but cannot enforce yet: refused, never ignored.
+    if (!opt.listen.empty()) throw UserError("net.listen is not enforced by this mbx yet: remove it from the profile");
+    if (opt.deny_interpreters_on_sockets)
+        throw UserError("exec.deny_interpreters_on_sockets is not enforced by this mbx yet: remove it from the profile");
     check_fuse_access();
 
     uid_t uid = ::getuid();
@@ -342,6 +347,13 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
         drop_if_unused();
         throw;
     }
+    std::unique_ptr<SandboxCgroup> cgroup;  // before the clone: mbx may move itself
+    try {
+        cgroup = SandboxCgroup::create(opt.limits);
+    } catch (const UserError&) {
+        drop_if_unused();
+        throw;
+    }
     std::unique_ptr<GuardLink>& guard = g.guard;
     const bool fallback = g.fallback;
 
@@ -373,6 +385,8 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     }
     plan.cwd = current_dir();
     plan.binds = opt.bind;
+    plan.writable = opt.writable;
+    plan.readonly = opt.readonly;
     plan.keep_tmp = opt.keep_tmp;
     plan.net_none = net.mode == MBX_NET_NONE;
     plan.emulate_mknod = !opt.keep_user || uid == 0;
@@ -437,6 +451,7 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     };
     try {
         apply_id_maps(child, maps);
+        if (cgroup) cgroup->add(child);
     } catch (...) {
         ::kill(child, SIGKILL);
         reap();
@@ -509,6 +524,7 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     if ((guard && confined) || fallback) reports = std::thread([sock = ours.get(), &to_log] { log_refusals(sock, to_log); });
 
     int code = reap();
+    cgroup.reset();
     if (named) ::unlinkat(session.dir_fd(), kSandboxFile, 0);
     if (reports.joinable()) reports.join();
     if (!confined) code = 125;  // mbx's failure, not the command's

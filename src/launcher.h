@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "src/profile.h"
 #include "src/session_store.h"
 
 namespace mbx {
@@ -16,6 +17,9 @@ struct RunOptions {
     std::string net = "host";
     std::vector<std::string> hide;
     std::vector<std::string> bind;
+    // Not empty: the view is read-only except beneath these (made in the
+    // layer if absent). readonly: never writable, even in the layer.
+    std::vector<std::string> writable, readonly;
     bool keep_tmp = false;
     bool review = false;  // -i: mbx commit -i when the command exits
     // auto: the BPF LSM guard when it loads (root, a kernel with BPF LSM);
@@ -26,6 +30,10 @@ struct RunOptions {
     std::vector<int> pass_fds;
     // --exec-allow / --exec-deny values (comma-separated paths; need the guard).
     std::vector<std::string> exec_allow, exec_deny;
+    // A profile's rules that have no flag of their own (mbx-profile(5)).
+    std::vector<std::string> listen;
+    bool deny_interpreters_on_sockets = false;
+    Profile::Limits limits;
     std::vector<std::string> argv;
 };
 

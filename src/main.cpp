@@ -17,6 +17,8 @@
 #include "src/doctor.h"
 #include "src/log_command.h"
 #include "src/policy_command.h"
+#include "src/profile_command.h"
+#include "src/run_policy.h"
 #include "src/error.h"
 #include "src/launcher.h"
 #include "src/session_scan.h"
@@ -65,6 +67,18 @@ int main(int argc, char** argv) {
     c_run->add_option("--exec-deny", run.exec_deny, "This executable may not run (repeatable; needs the guard)")
         ->allow_extra_args(false)
         ->type_name("PATH");
+    c_run->add_option("--writable", run.writable,
+                      "Writes fail (EROFS) outside the paths given so (repeatable; /tmp stays private and writable)")
+        ->allow_extra_args(false)
+        ->type_name("PATH");
+    c_run->add_option("--readonly", run.readonly, "Never writable, not even in the layer (repeatable)")
+        ->allow_extra_args(false)
+        ->type_name("PATH");
+    std::string profile;
+    c_run->add_option("--profile", profile, "A policy profile: a name (see 'mbx profile list') or a .toml file")
+        ->type_name("NAME|FILE");
+    bool print_policy = false;
+    c_run->add_flag("--print-policy", print_policy, "Print the effective policy (profile and flags) as TOML; run nothing");
     c_run->add_flag("-i,--interactive", run.review, "Review the changes entry by entry when CMD exits (mbx commit -i)");
     c_run->footer("Usage: mbx run [OPTIONS] [--] CMD [ARGS...]\n"
                   "The command starts at -- or at the first argument that is not an option of run.\n"
@@ -113,6 +127,13 @@ int main(int argc, char** argv) {
     c_policy->add_flag("--show", policy_args.show, "Print the sandbox's current policy");
 
     mbx::LogArgs log_args;
+    mbx::ProfileArgs profile_args;
+    auto* c_profile = app.add_subcommand("profile", "Policy profiles: list them, or show one (see mbx-profile(5))");
+    c_profile->require_subcommand(1);
+    c_profile->add_subcommand("list", "The profiles found, built-in ones last")->add_flag("--json", profile_args.json, "Print JSON");
+    auto* c_profile_show = c_profile->add_subcommand("show", "A profile with its includes, as TOML");
+    c_profile_show->add_option("profile", profile_args.show, "Name or file")->required()->type_name("NAME|FILE");
+
     auto* c_log = app.add_subcommand("log", "The guard's record of a session: execs and denials (default: most recent)");
     c_log->add_option("session", log_args.session, "Session name")->type_name("SESSION");
     c_log->add_flag("--json", log_args.json, "One JSON object per line (see mbx-log(1))");
@@ -147,7 +168,8 @@ int main(int argc, char** argv) {
                 break;
             }
             if (a == "--session" || a == "--net" || a == "--hide" || a == "--bind" || a == "--guard" ||
-                a == "--pass-fd" || a == "--exec-allow" || a == "--exec-deny")
+                a == "--pass-fd" || a == "--exec-allow" || a == "--exec-deny" || a == "--writable" ||
+                a == "--readonly" || a == "--profile")
                 ++j;  // its value
         }
         break;
@@ -164,7 +186,7 @@ int main(int argc, char** argv) {
     }
     if (verbose) spdlog::set_level(spdlog::level::debug);
     if (*c_run) {
-        if (run.argv.empty()) {
+        if (run.argv.empty() && !print_policy) {
             std::fprintf(stderr, "mbx: no command given: mbx run [OPTIONS] -- CMD [ARGS...]\n");
             return 125;
         }
@@ -173,6 +195,18 @@ int main(int argc, char** argv) {
     try {
         mbx::SessionStore store(mbx::SessionStore::default_home());
         if (*c_doctor) return mbx::cmd_doctor(doctor_args);
+        if (*c_profile) return mbx::cmd_profile(profile_args);
+        if (*c_run) {
+            // The effective policy: the profile, then the flags over it.
+            mbx::Profile policy = profile.empty() ? mbx::Profile{} : mbx::load_profile(profile);
+            policy.merge(mbx::flags_profile(run, {c_run->count("--net") > 0, c_run->count("--guard") > 0}));
+            policy = mbx::expand_paths(policy);
+            if (print_policy) {
+                std::fputs(mbx::profile_to_toml(policy).c_str(), stdout);
+                return 0;
+            }
+            mbx::apply_policy(policy, run);
+        }
         if (!*c_commit) mbx::finish_interrupted_commits(store);  // commit finishes its own
         if (*c_run) {
             std::string used;

@@ -35,6 +35,7 @@
 #include "bpf/guard.h"
 #include "src/fd_passing.h"
 #include "src/landlock.h"
+#include "src/write_rules.h"
 
 namespace mbx {
 
@@ -477,6 +478,7 @@ void sandbox_main(const SandboxPlan& plan, int sock) {
     if (::umount2(".", MNT_DETACH) < 0) die("detach the host's mounts");
     if (::chdir("/") < 0) die("chdir /");
     if (plan.net_none) loopback_up();
+    if (std::string e = restrict_writes(plan.writable, plan.readonly); !e.empty()) die(e, 0);
     lock_mounts(plan);
     if (plan.bpf_guard) await_guard(plan, sock);
     if (report) ::fcntl(sock, F_SETFD, FD_CLOEXEC);  // kept by the init only, for its reports

@@ -18,6 +18,7 @@ struct SandboxPlan {
     std::vector<std::string> argv;
     std::string cwd;
     std::vector<std::string> binds;  // host paths shown at the same place, writable
+    std::vector<std::string> writable, readonly;  // see write_rules.h
     bool keep_tmp = false;
     bool net_none = false;
     bool emulate_mknod = false;  // fake root: devices become layer entries

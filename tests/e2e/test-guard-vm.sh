@@ -27,6 +27,9 @@
 #     Network: --net allow=127.0.0.1:PORT lets a connect to that port through and
 #     denies another port; --net loopback allows the host's loopback only;
 #     --net none denies a TCP connect and a UDP sendto; each denial is logged.
+#     Profiles: [limits] pids = 6 stops forks (the sandbox's own cgroup v2,
+#     removed after); [fs] writable = [DIR] lets a build in DIR run and makes
+#     /etc read-only (EROFS), under the guard.
 # e2e-timeout: 900
 . "$(dirname "$0")/lib.sh"
 e2e_init
@@ -117,6 +120,8 @@ part_battery() {
   assert_contains "$OUT" "exec-deny denied=rc=126 other=fine" "--exec-deny"
   assert_match "$OUT" "denied exec /usr/local/bin/escape \\(pid" "mbx log: the denied exec"
   assert_contains "$OUT" "exec-bad mbx: --exec-allow relative/path: give an absolute path" "a bad --exec-allow"
+  assert_match "$OUT" "^limits forked=[0-4] left=0$" "profile [limits] pids = 6: forks fail, the cgroup goes"
+  assert_contains "$OUT" "writable proj=built etc=Read-only file system" "profile [fs] writable under the guard"
 }
 
 part "host" part_host

@@ -247,6 +247,23 @@ int main(int argc, char** argv) {
     if (argc >= 4 && strcmp(argv[1], "request") == 0)
         return request(argv[2], argv[3], argc >= 5 ? (strcmp(argv[4], "policy") == 0 ? 2 : 1) : 0);
     if (argc >= 2 && strcmp(argv[1], "intrude") == 0) return intrude();
+    if (argc >= 3 && strcmp(argv[1], "forks") == 0) {
+        /* Forks N children that wait; prints how many forks succeeded. */
+        int n = atoi(argv[2]), ok = 0;
+        pid_t kids[256];
+        for (int i = 0; i < n && i < 256; i++) {
+            pid_t p = fork();
+            if (p == 0) {
+                pause();
+                _exit(0);
+            }
+            if (p > 0) kids[ok++] = p;
+        }
+        for (int i = 0; i < ok; i++) kill(kids[i], SIGKILL);
+        for (int i = 0; i < ok; i++) waitpid(kids[i], NULL, 0);
+        printf("forked=%d\n", ok);
+        return 0;
+    }
     fprintf(stderr, "usage: escape write-fd N | kill-pidfd N | mount DIR | bpf | pidfd PID FD CMD... |\n"
                     "       connect ADDR PORT | udp ADDR PORT | listen PORT | write-at FD NAME | af-key |\n"
                     "       init-module FILE | add-key | mknod-blk PATH | await-intruder | intrude |\n"

@@ -107,6 +107,12 @@ allow=/usr/bin/make,/bin/sh
 echo "exec-allow build=$(M run --guard bpf --session battery-exec --exec-allow $allow -- sh -c 'cd /srv/proj && make -s clean all && echo built' 2>/dev/null | head -n 1) other=$(M run --guard bpf --session battery-exec --exec-allow $allow -- sh -c "$E bpf; echo rc=\$?" 2>/dev/null | head -n 1)"
 echo "exec-deny denied=$(M run --guard bpf --session battery-exec --exec-deny "$E" -- sh -c "$E bpf; echo rc=\$?" 2>/dev/null | head -n 1) other=$(M run --guard bpf --session battery-exec --exec-deny "$E" -- sh -c 'echo fine' 2>/dev/null | head -n 1)"
 echo "exec-bad $(M run --guard bpf --exec-allow relative/path -- true 2>&1 | head -n 1)"
+# Profiles: [limits] through a cgroup v2 of the sandbox's own (the guest's
+# hierarchy is v2 only), gone after the run; writable paths under the guard.
+printf '[limits]\npids = 6\nmemory = "64M"\n' >/srv/limits.toml
+echo "limits $(M run --profile /srv/limits.toml -- "$E" forks 20 2>/dev/null | head -n 1) left=$(ls /sys/fs/cgroup | grep -c '^mbx-')"
+printf '[fs]\nwritable = ["/srv/proj"]\n' >/srv/writable.toml
+echo "writable proj=$(M run --guard bpf --profile /srv/writable.toml -- sh -c 'cd /srv/proj && make -s clean all && echo built' 2>/dev/null | head -n 1) etc=$(M run --guard bpf --profile /srv/writable.toml -- sh -c 'echo x >/etc/x' 2>&1 | grep -o 'Read-only file system' | head -n 1)"
 echo "--- mbx log battery-build"
 M log battery-build
 echo "--- mbx log battery-exec"
