@@ -517,6 +517,86 @@ int BPF_PROG(perf_event_open, struct perf_event_attr *attr, int type)
  * resolved: bprm->file is what runs; a script and then its interpreter each
  * come here). Sleepable: bpf_d_path is allowed in this hook only so. */
 
+/* The directory rules over an exec'd file's path (MBX_EXEC_DIR_RULES): a
+ * rule "DIR/" + "**" covers everything beneath DIR, "DIR/" + "*" the files in
+ * DIR. dir_step walks the path back from its end, one byte per call (through
+ * bpf_loop, so that the verifier checks one step, not 254): at each slash
+ * everything after it is zero, so the stars can be written behind it for one
+ * lookup and taken away again. The key is left zeroed. */
+struct dir_walk {
+    struct mbx_guard_exec_key key;
+    long n;      /* bytes of the path, with its NUL */
+    __u8 bits;   /* the rules found */
+    bool last;   /* the next slash is the last one of the path */
+};
+
+static long dir_step(__u32 idx, void *data)
+{
+    struct dir_walk *w = data;
+    if (idx > MBX_GUARD_PATH_LEN - 3)
+        return 1;
+    /* The mask tells the verifier what the check above already ensures (the
+     * barrier keeps the compiler from dropping it as redundant). */
+    __u32 i = MBX_GUARD_PATH_LEN - 3 - idx;
+    asm volatile("" : "+r"(i));
+    i &= 0xff;
+    if ((long)i >= w->n - 1)
+        return 0;
+    if (w->key.path[i] == '/') {
+        w->key.path[i + 1] = '*';
+        w->key.path[i + 2] = '*';
+        __u8 *r = bpf_map_lookup_elem(&exec_rules, &w->key);
+        if (r)
+            w->bits |= *r;
+        if (w->last) {
+            w->key.path[i + 2] = 0;
+            r = bpf_map_lookup_elem(&exec_rules, &w->key);
+            if (r)
+                w->bits |= *r;
+            w->last = false;
+        }
+        w->key.path[i + 1] = 0;
+        w->key.path[i + 2] = 0;
+    }
+    w->key.path[i] = 0;
+    return 0;
+}
+
+/* Is the current task's descriptor fd a socket? */
+static __always_inline bool fd_is_socket(int fd)
+{
+    struct task_struct *t = bpf_get_current_task_btf();
+    struct file **fds = BPF_CORE_READ(t, files, fdt, fd);
+    unsigned int max = BPF_CORE_READ(t, files, fdt, max_fds);
+    if (!fds || (unsigned int)fd >= max)
+        return false;
+    struct file *f = 0;
+    bpf_probe_read_kernel(&f, sizeof f, &fds[fd]);
+    if (!f)
+        return false;
+    umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+    return (mode & S_IFMT) == S_IFSOCK;
+}
+
+/* 0 if the exec may go on, else the hook its denial is logged as. w->bits:
+ * the exact rule's; w->key is consumed by the directory rules. */
+static __always_inline enum mbx_guard_hook exec_verdict(__u32 mode, struct dir_walk *w)
+{
+    if ((mode & MBX_EXEC_DIR_RULES) && w->n > 0) {
+        w->last = true;
+        bpf_loop(MBX_GUARD_PATH_LEN - 2, dir_step, w, 0);
+    }
+    __u8 bits = w->bits;
+    if (bits & MBX_EXEC_DENY)
+        return MBX_HOOK_EXEC_DENIED;
+    if ((mode & MBX_EXEC_ALLOWLIST) && !(bits & MBX_EXEC_ALLOW))
+        return MBX_HOOK_EXEC_DENIED;
+    if ((mode & MBX_EXEC_NO_SOCKET_INTERPRETER) && (bits & MBX_EXEC_INTERPRETER) &&
+        (fd_is_socket(0) || fd_is_socket(1)))
+        return MBX_HOOK_EXEC_ON_SOCKET;
+    return 0;
+}
+
 SEC("lsm.s/bprm_check_security")
 int BPF_PROG(bprm_check_security, struct linux_binprm *bprm)
 {
@@ -529,30 +609,33 @@ int BPF_PROG(bprm_check_security, struct linux_binprm *bprm)
     __u32 mode = p->exec_mode;
     if (!mode)
         return 0;
-    struct mbx_guard_exec_key k;
-    __builtin_memset(&k, 0, sizeof k);
-    k.sandbox = sb;
-    long n = bpf_d_path((struct path *)&bprm->file->f_path, k.path, sizeof k.path);
+    struct dir_walk w;
+    __builtin_memset(&w, 0, sizeof w);
+    w.key.sandbox = sb;
+    long n = bpf_d_path((struct path *)&bprm->file->f_path, w.key.path, sizeof w.key.path);
     /* d_path builds the name at the end of the buffer and moves it to the
      * front: what follows its NUL is left over, and the key must be padded. */
     for (int i = 0; i < MBX_GUARD_PATH_LEN; i++)
         if (i >= n)
-            k.path[i] = 0;
-    __u8 *rule = n > 0 ? bpf_map_lookup_elem(&exec_rules, &k) : 0;
-    if (rule && *rule == MBX_EXEC_DENY)
-        goto deny;
-    if ((mode & MBX_EXEC_ALLOWLIST) && !(rule && *rule == MBX_EXEC_ALLOW))
-        goto deny;
-    return 0;
-deny:;
+            w.key.path[i] = 0;
+    w.n = n;
+    __u8 *rule = n > 0 ? bpf_map_lookup_elem(&exec_rules, &w.key) : 0;
+    w.bits = rule ? *rule : 0;
+    /* The record of a denial is reserved first: the verdict uses up the path. */
     struct mbx_guard_event *e = new_event(sb, MBX_HOOK_EXEC_DENIED, -EPERM);
-    if (e) {
-        if (n > 0)
-            __builtin_memcpy(e->path, k.path, sizeof e->path);
-        else
-            bpf_probe_read_kernel_str(e->path, sizeof(e->path), bprm->filename);
-        bpf_ringbuf_submit(e, 0);
+    if (!e)
+        return exec_verdict(mode, &w) ? -EPERM : 0;
+    if (n > 0)
+        __builtin_memcpy(e->path, w.key.path, sizeof e->path);
+    else
+        bpf_probe_read_kernel_str(e->path, sizeof(e->path), bprm->filename);
+    enum mbx_guard_hook hook = exec_verdict(mode, &w);
+    if (!hook) {
+        bpf_ringbuf_discard(e, 0);
+        return 0;
     }
+    e->hook = hook;
+    bpf_ringbuf_submit(e, 0);
     return -EPERM;
 }
 

@@ -65,9 +65,13 @@ struct mbx_guard_bind_key {
 enum mbx_guard_exec_mode {
     MBX_EXEC_DENYLIST = 1,  /* some paths are denied (value MBX_EXEC_DENY) */
     MBX_EXEC_ALLOWLIST = 2, /* only paths with value MBX_EXEC_ALLOW run */
+    MBX_EXEC_DIR_RULES = 4, /* some rules are for a directory: its files, or all beneath it */
+    MBX_EXEC_NO_SOCKET_INTERPRETER = 8, /* MBX_EXEC_INTERPRETER files may not run with fd 0 or 1 a socket */
 };
+/* Bits of an exec_rules value. */
 #define MBX_EXEC_ALLOW 1
 #define MBX_EXEC_DENY 2
+#define MBX_EXEC_INTERPRETER 4 /* a shell or script interpreter (the reverse-shell rule) */
 
 /* An executable's path as the sandbox sees it, symlinks resolved, NUL-padded. */
 struct mbx_guard_exec_key {
@@ -112,6 +116,7 @@ enum mbx_guard_hook {
     MBX_HOOK_EXEC_DENIED,    /* an exec refused by --exec-allow / --exec-deny */
     MBX_HOOK_KEYCTL,         /* keyctl, add_key, request_key (the fallback guard) */
     MBX_HOOK_SOCKET,         /* an IP socket other than TCP, or io_uring (the fallback's --net) */
+    MBX_HOOK_EXEC_ON_SOCKET, /* a shell or interpreter exec'd with a socket as stdin or stdout */
 };
 
 struct mbx_guard_event {

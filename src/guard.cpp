@@ -290,12 +290,10 @@ void Guard::forget(uint32_t id, const GuardPolicy& policy) {
         mbx_guard_bind_key k{id, kernel_dev(b.dev), b.ino};
         bpf_map__delete_elem(skel_->maps.bind_roots, &k, sizeof k, 0);
     }
-    auto drop_exec = [&](const std::string& path) {
+    for (auto& [path, bits] : policy.exec.rule_bits()) {
         mbx_guard_exec_key k = exec_key(id, path);
         bpf_map__delete_elem(skel_->maps.exec_rules, &k, sizeof k, 0);
-    };
-    for (auto& a : policy.exec.allow) drop_exec(a);
-    for (auto& d : policy.exec.deny) drop_exec(d);
+    }
     bpf_map__delete_elem(skel_->maps.policies, &id, sizeof id, 0);
 }
 
@@ -314,16 +312,12 @@ std::optional<uint32_t> Guard::mark_of(int pidfd) {
 
 void Guard::change_policy(uint32_t id, const GuardPolicy& old, const GuardPolicy& now) {
     set_policy(id, now);  // the new exec rules are in before the old ones go
-    auto listed = [&](const std::string& p) {
-        return std::find(now.exec.allow.begin(), now.exec.allow.end(), p) != now.exec.allow.end() ||
-               std::find(now.exec.deny.begin(), now.exec.deny.end(), p) != now.exec.deny.end();
-    };
-    for (const auto* list : {&old.exec.allow, &old.exec.deny})
-        for (auto& p : *list)
-            if (!listed(p)) {
-                mbx_guard_exec_key k = exec_key(id, p);
-                bpf_map__delete_elem(skel_->maps.exec_rules, &k, sizeof k, 0);
-            }
+    auto kept = now.exec.rule_bits();
+    for (auto& [path, bits] : old.exec.rule_bits())
+        if (!kept.count(path)) {
+            mbx_guard_exec_key k = exec_key(id, path);
+            bpf_map__delete_elem(skel_->maps.exec_rules, &k, sizeof k, 0);
+        }
 }
 
 void Guard::set_policy(uint32_t id, const GuardPolicy& policy) {
@@ -353,15 +347,15 @@ void Guard::set_policy(uint32_t id, const GuardPolicy& policy) {
             fail("--bind paths");
         p.has_binds = 1;
     }
-    auto add_exec = [&](const std::string& path, uint8_t rule) {
+    for (auto& [path, bits] : policy.exec.rule_bits()) {
         mbx_guard_exec_key k = exec_key(id, path);
-        if (bpf_map__update_elem(skel_->maps.exec_rules, &k, sizeof k, &rule, sizeof rule, BPF_ANY) < 0)
+        if (bpf_map__update_elem(skel_->maps.exec_rules, &k, sizeof k, &bits, sizeof bits, BPF_ANY) < 0)
             fail("exec rules");
-    };
-    for (auto& a : policy.exec.allow) add_exec(a, MBX_EXEC_ALLOW);
-    for (auto& d : policy.exec.deny) add_exec(d, MBX_EXEC_DENY);  // after: deny wins
+    }
     if (!policy.exec.allow.empty()) p.exec_mode |= MBX_EXEC_ALLOWLIST;
     if (!policy.exec.deny.empty()) p.exec_mode |= MBX_EXEC_DENYLIST;
+    if (policy.exec.has_dir_rules()) p.exec_mode |= MBX_EXEC_DIR_RULES;
+    if (!policy.exec.interpreters.empty()) p.exec_mode |= MBX_EXEC_NO_SOCKET_INTERPRETER;
     // One element, replaced at once: every hook sees the old or the new policy.
     if (bpf_map__update_elem(skel_->maps.policies, &id, sizeof id, &p, sizeof p, BPF_ANY) < 0) fail("policy");
 }

@@ -47,6 +47,7 @@ const char* hook_name(unsigned hook) {
         case MBX_HOOK_EXEC_DENIED: return "exec";
         case MBX_HOOK_KEYCTL: return "keyctl";
         case MBX_HOOK_SOCKET: return "socket";
+        case MBX_HOOK_EXEC_ON_SOCKET: return "exec-on-socket";
     }
     return "unknown";
 }

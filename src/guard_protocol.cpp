@@ -46,11 +46,17 @@ std::string exec_path(const std::string& h) {
     return p;
 }
 
-// An exec-allow or exec-deny line into exec (bounded); false for other keys.
+// An exec-allow, exec-deny or exec-interpreter line into exec (bounded);
+// false for other keys.
 bool exec_line(const std::string& key, const std::string& rest, ExecPolicy& exec) {
-    if (key != "exec-allow" && key != "exec-deny") return false;
-    if (exec.allow.size() + exec.deny.size() >= kGuardMaxExec) throw UserError("too many exec lines");
-    (key == "exec-allow" ? exec.allow : exec.deny).push_back(exec_path(rest));
+    auto* list = key == "exec-allow"         ? &exec.allow
+                 : key == "exec-deny"        ? &exec.deny
+                 : key == "exec-interpreter" ? &exec.interpreters
+                                             : nullptr;
+    if (!list) return false;
+    if (exec.allow.size() + exec.deny.size() + exec.interpreters.size() >= kGuardMaxExec)
+        throw UserError("too many exec lines");
+    list->push_back(exec_path(rest));
     return true;
 }
 
@@ -87,6 +93,7 @@ std::string encode_enroll(const GuardPolicy& p) {
     r += "net " + p.net.spec + "\n";
     for (auto& a : p.exec.allow) r += "exec-allow " + hex(a) + "\n";
     for (auto& d : p.exec.deny) r += "exec-deny " + hex(d) + "\n";
+    for (auto& i : p.exec.interpreters) r += "exec-interpreter " + hex(i) + "\n";
     return r;
 }
 

@@ -11,6 +11,8 @@
 //   net SPEC               (as --net)
 //   exec-allow HEX-PATH    (repeatable)
 //   exec-deny HEX-PATH     (repeatable)
+//   exec-interpreter HEX-PATH  (repeatable: may not run on a socket; the
+//                          reverse-shell rule, kept when the lists change)
 //
 // A running sandbox's policy is changed by its user with (pidfd: its first
 // process, as for enroll; the lines given replace the current ones):
@@ -38,7 +40,7 @@ namespace mbx {
 
 constexpr size_t kGuardMaxRequest = 65536;
 constexpr size_t kGuardMaxBinds = 64;   // per sandbox
-constexpr size_t kGuardMaxExec = 256;   // per sandbox
+constexpr size_t kGuardMaxExec = 512;   // per sandbox (exec rules and interpreters)
 
 // /run/mbx/guard.sock, or $MBX_GUARD_SOCKET.
 std::string guard_socket_path();

@@ -160,7 +160,10 @@ private:
                 PolicyChange change = decode_policy_change(msg);
                 GuardPolicy now = sb.policy;
                 if (change.net) now.net = *change.net;
-                if (change.exec) now.exec = *change.exec;
+                if (change.exec) {  // the lists; the reverse-shell rule stays as enrolled
+                    now.exec.allow = change.exec->allow;
+                    now.exec.deny = change.exec->deny;
+                }
                 uint32_t id = *guard_->mark_of(pidfd.get());
                 guard_->change_policy(id, sb.policy, now);
                 spdlog::info("mbx-guardd: sandbox {}: policy changed by uid {} (net {}, {} exec rules)", id, c.uid,

@@ -109,10 +109,21 @@ std::string restrict_with_landlock(const LandlockRules& rules) {
     };
     // Everything mounted in the view is beneath its root: one rule.
     if (auto e = allow("/", write_rights); !e.empty()) return e;
-    for (auto& p : rules.exec_allow) {
+    for (auto& rule : rules.exec_allow) {
+        // DIR/* and DIR/**: Landlock's rules cover a whole tree, so DIR/* also
+        // admits the files of DIR's subdirectories here (mbx-run(1)).
+        std::string p = rule;
+        bool dir = false;
+        for (const char* g : {"/**", "/*"})
+            if (!dir && p.ends_with(g)) {
+                p.resize(p.size() - std::strlen(g));
+                if (p.empty()) p = "/";
+                dir = true;
+            }
         if (auto e = allow(p, LANDLOCK_ACCESS_FS_EXECUTE); !e.empty()) return e;
-        // The kernel opens a program's loader for execution as well.
-        if (std::string interp = elf_interpreter(p); !interp.empty()) {
+        // The kernel opens a program's loader for execution as well (for a
+        // directory: the system's, that of /bin/sh).
+        if (std::string interp = elf_interpreter(dir ? "/bin/sh" : p); !interp.empty()) {
             char real[4096];
             if (::realpath(interp.c_str(), real))
                 if (auto e = allow(real, LANDLOCK_ACCESS_FS_EXECUTE); !e.empty()) return e;

@@ -179,7 +179,7 @@ struct GuardChoice {
     int landlock_abi = 0;
 };
 
-GuardChoice choose_guard(const RunOptions& opt, const NetPolicy& net, const ExecPolicy& exec) {
+GuardChoice choose_guard(const RunOptions& opt, const NetPolicy& net, ExecPolicy& exec) {
     GuardChoice g;
     g.landlock_abi = landlock_abi();
     bool root = ::geteuid() == 0;
@@ -227,13 +227,20 @@ GuardChoice choose_guard(const RunOptions& opt, const NetPolicy& net, const Exec
             spdlog::debug("no exec audit: {}", e.what());
         }
     }
-    auto needs_bpf = [&](const std::string& what) {
-        if (!g.fallback && g.guard) return;
+    // May what needs BPF LSM be enforced? If not: an error, or with
+    // weakenable and --allow-weaker, a warning and false (run without it).
+    auto needs_bpf = [&](const std::string& what, bool weakenable = false) {
+        if (!g.fallback && g.guard) return true;
         std::string why = g.fallback ? "the Landlock fallback cannot enforce it"
                           : !root    ? "it needs root, or mbx-guardd (not reachable)"
                                      : probe_guard().failure;
+        if (weakenable && opt.allow_weaker) {
+            std::fprintf(stderr, "mbx: warning: %s is not enforced (%s); running without it (--allow-weaker)\n",
+                         what.c_str(), why.c_str());
+            return false;
+        }
         throw UserError(what + " is enforced by the BPF LSM guard, which is not in use here: " + why +
-                        " (see mbx doctor)");
+                        (weakenable ? "; --allow-weaker runs without it" : "") + " (see mbx doctor)");
     };
     if (net.mode == MBX_NET_LOOPBACK) needs_bpf("--net " + opt.net);
     if (net.mode == MBX_NET_ALLOW && (g.fallback || !g.guard)) {
@@ -241,6 +248,7 @@ GuardChoice choose_guard(const RunOptions& opt, const NetPolicy& net, const Exec
         g.tcp_ports = landlock_tcp_ports(net, g.landlock_abi);  // throws if it cannot say it
     }
     if (!exec.deny.empty()) needs_bpf("--exec-deny");
+    if (!exec.interpreters.empty() && !needs_bpf("exec.deny_interpreters_on_sockets", true)) exec.interpreters.clear();
     if (!exec.allow.empty() && !g.guard && !g.fallback)
         throw UserError("--exec-allow is enforced by the guard, and none can be used here (see mbx doctor)");
     return g;
@@ -285,8 +293,11 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     if (net.needs_guard() && opt.guard == "off")
         throw UserError("--net " + opt.net + " is enforced by the guard: drop --guard off");
     ExecPolicy exec = parse_exec_policy(opt.exec_allow, opt.exec_deny);
+    if (opt.deny_interpreters_on_sockets) exec.interpreters = installed_interpreters();
     if (!exec.empty() && opt.guard == "off")
-        throw UserError("--exec-allow and --exec-deny are enforced by the guard: drop --guard off");
+        throw UserError(std::string(exec.interpreters.empty() ? "--exec-allow and --exec-deny are"
+                                                              : "exec.deny_interpreters_on_sockets is") +
+                        " enforced by the guard: drop --guard off");
     for (auto& p : opt.bind) {
         if (p.empty() || p[0] != '/') throw UserError("--bind " + p + ": give an absolute path");
         struct stat st;
@@ -296,8 +307,6 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
         if (p.empty() || p[0] != '/') throw UserError("--hide " + p + ": give an absolute path");
     // Rules of the profile format this mbx reads but cannot enforce yet: refused, never ignored.
     if (!opt.listen.empty()) throw UserError("net.listen is not enforced by this mbx yet: remove it from the profile");
-    if (opt.deny_interpreters_on_sockets)
-        throw UserError("exec.deny_interpreters_on_sockets is not enforced by this mbx yet: remove it from the profile");
     check_fuse_access();
 
     uid_t uid = ::getuid();

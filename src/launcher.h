@@ -33,6 +33,9 @@ struct RunOptions {
     // A profile's rules that have no flag of their own (mbx-profile(5)).
     std::vector<std::string> listen;
     bool deny_interpreters_on_sockets = false;
+    // What this host's guard cannot enforce (the reverse-shell rule under the
+    // Landlock fallback) is dropped with a warning instead of refusing to run.
+    bool allow_weaker = false;
     Profile::Limits limits;
     std::vector<std::string> argv;
 };

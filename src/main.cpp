@@ -77,6 +77,8 @@ int main(int argc, char** argv) {
     std::string profile;
     c_run->add_option("--profile", profile, "A policy profile: a name (see 'mbx profile list') or a .toml file")
         ->type_name("NAME|FILE");
+    c_run->add_flag("--allow-weaker", run.allow_weaker,
+                    "Run without the rules this host's guard cannot enforce (warned), instead of refusing");
     bool print_policy = false;
     c_run->add_flag("--print-policy", print_policy, "Print the effective policy (profile and flags) as TOML; run nothing");
     c_run->add_flag("-i,--interactive", run.review, "Review the changes entry by entry when CMD exits (mbx commit -i)");

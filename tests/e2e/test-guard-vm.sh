@@ -29,7 +29,9 @@
 #     --net none denies a TCP connect and a UDP sendto; each denial is logged.
 #     Profiles: [limits] pids = 6 stops forks (the sandbox's own cgroup v2,
 #     removed after); [fs] writable = [DIR] lets a build in DIR run and makes
-#     /etc read-only (EROFS), under the guard.
+#     /etc read-only (EROFS), under the guard. The built-in untrusted profile
+#     refuses a shell whose stdin and stdout are a socket (nc -e /bin/sh; logged)
+#     and runs it on a pipe; --exec-allow DIR/** and DIR/*, --exec-deny DIR/**.
 # e2e-timeout: 900
 . "$(dirname "$0")/lib.sh"
 e2e_init
@@ -122,6 +124,10 @@ part_battery() {
   assert_contains "$OUT" "exec-bad mbx: --exec-allow relative/path: give an absolute path" "a bad --exec-allow"
   assert_match "$OUT" "^limits forked=[0-4] left=0$" "profile [limits] pids = 6: forks fail, the cgroup goes"
   assert_contains "$OUT" "writable proj=built etc=Read-only file system" "profile [fs] writable under the guard"
+  assert_contains "$OUT" "reverse-shell untrusted=Operation not permitted pipe=shell off=shell" "the untrusted profile: no shell on a socket"
+  assert_match "$OUT" "denied exec-on-socket /bin/busybox \\(pid [0-9]+ escape\\)" "mbx log: the refused reverse shell"
+  assert_contains "$OUT" "untrusted-print 1" "the built-in untrusted profile turns the rule on"
+  assert_contains "$OUT" "exec-dirs subtree=rc=126 files=rc=0 deny=rc=126" "exec rules over directories (DIR/**, DIR/*)"
 }
 
 part "host" part_host

@@ -7,7 +7,8 @@
 # read-only even where writes are layered; hidden = ["~"] hides the home but the
 # way to the current directory (a build there works, ~/.ssh is ENOENT); direct
 # writes reach the host and only for paths the caller owns; [net] mistakes are
-# refused. As the unprivileged mbxtest (fake root) and as root.
+# refused; the built-in untrusted profile (see untrusted_checks). As the
+# unprivileged mbxtest (fake root) and as root.
 . "$(dirname "$0")/lib.sh"
 e2e_init
 
@@ -43,6 +44,7 @@ format_checks() {
   assert_match "$OUT" "^default +every write lands in the layer" "mbx profile list: default"
   assert_match "$OUT" "^build +a build" "mbx profile list: build"
   assert_match "$OUT" "^installer +an installer" "mbx profile list: installer"
+  assert_match "$OUT" "^untrusted +an untrusted program" "mbx profile list: untrusted"
 
   local base
   base=$(profile "$u" base '[fs]
@@ -135,20 +137,27 @@ cat "$1/keep.txt"' sh "$area"
   [ ! -e "$area/other.txt" ] || fail "a layered write reached the host"
 }
 
-hidden_checks() {
-  local u=$1 area home h proj key
-  area=$(user_area "$u")
+# project_and_key USER NAME: a copy of the test project in USER's area
+# ($PROJ) and a fake key ~/.ssh/<fixture>-NAME ($KEY, its file name).
+project_and_key() {
+  local u=$1 home
   home=$(user_home "$u")
-  proj=$area/hproj
-  cp -r "$E2E_DIR/project" "$proj"
-  chown -R "$u:" "$proj"
-  key=$(fixture_base "$u")-id_ed25519
+  PROJ=$(user_area "$u")/proj-$2
+  cp -r "$E2E_DIR/project" "$PROJ"
+  chown -R "$u:" "$PROJ"
+  KEY=$(fixture_base "$u")-$2
   if [ ! -d "$home/.ssh" ]; then
     mkdir "$home/.ssh"
     chown "$u:" "$home/.ssh"
     on_cleanup "rm -rf '$home/.ssh'"
   fi
-  host_fixture "$home/.ssh/$key" "$u:" 600 "secret"
+  host_fixture "$home/.ssh/$KEY" "$u:" 600 "secret"
+}
+
+hidden_checks() {
+  local u=$1 h proj key
+  project_and_key "$u" id_ed25519
+  proj=$PROJ key=$KEY
   h=$(profile "$u" hidehome '[fs]
 hidden = ["~"]')
   in_dir "$u" "$proj" run --profile "$h" -- sh -c '
@@ -158,6 +167,45 @@ make -s && ./mbx-e2e-hello' sh "$key"
   assert_rc 0 "a build in the current directory under a hidden home"
   assert_eq $'No such file or directory\n.mbx-e2e\nhello from mbx-e2e (uid 0, euid 0)' "$OUT" \
     "only the way to the current directory is left of the home"
+}
+
+# The built-in untrusted profile on this host (the Landlock fallback): its
+# reverse-shell rule needs BPF LSM, so mbx refuses to run, unless --allow-weaker
+# (the VM battery checks the rule itself). Then: ~/.ssh is ENOENT, a connect to
+# a listener on the host's 127.0.0.1 fails (no network), a build in the current
+# directory works, and the program it built may not run (only /usr and /bin).
+untrusted_checks() {
+  local u=$1 proj key port lpid
+  project_and_key "$u" id_rsa
+  proj=$PROJ key=$KEY
+  port=$((20000 + $$ % 20000))
+  python3 -c 'import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8); time.sleep(120)' "$port" &
+  lpid=$!
+  on_cleanup "kill $lpid 2>/dev/null || true"
+  sleep 0.5
+  local connect="import socket, sys
+try:
+    socket.create_connection(('127.0.0.1', int(sys.argv[1])), 3); print('connected')
+except OSError as e:
+    print('refused:', e.strerror)"
+  mbx_as "$u" run -- python3 -c "$connect" "$port"
+  assert_eq "connected" "$OUT" "the listener answers without the profile"
+
+  in_dir "$u" "$proj" run --profile untrusted -- true
+  assert_mbx_error "exec.deny_interpreters_on_sockets is enforced by the BPF LSM guard.*--allow-weaker runs without it" \
+    "untrusted on a host without BPF LSM"
+  in_dir "$u" "$proj" run --profile untrusted --allow-weaker -- sh -c '
+cat "$HOME/.ssh/$1" 2>&1 | sed "s/.*: //"
+python3 -c "$3" "$2"
+make -s && echo built
+./mbx-e2e-hello 2>&1 | sed "s/.*: //"' sh "$key" "$port" "$connect"
+  assert_rc 0 "untrusted with --allow-weaker"
+  # (The connect fails by Landlock's TCP rule, EACCES, before the empty network namespace could say so.)
+  assert_eq $'No such file or directory\nrefused\nbuilt\nPermission denied' "$(sed 's/^refused: .*/refused/' <<<"$OUT")" \
+    "no keys, no network, a build, no program of its own"
+  assert_contains "$ERR" "mbx: warning: exec.deny_interpreters_on_sockets is not enforced" "the warning"
 }
 
 direct_checks() {
@@ -205,6 +253,7 @@ for u in $(test_users mbxtest root); do
   part "writable and readonly" writable_checks "$u"
   part "hidden home" hidden_checks "$u"
   part "direct" direct_checks "$u"
+  part "untrusted" untrusted_checks "$u"
   check_no_leftovers
 done
 e2e_done

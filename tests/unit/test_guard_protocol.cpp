@@ -15,7 +15,8 @@ TEST_CASE("an enroll request round-trips its policy") {
     p.bind_roots = {{64768, 1234567}};
     p.net = parse_net("allow=10.0.0.0/8:443,[::1]:80-89");
     p.exec.allow = {"/usr/bin/make", "/usr/bin/odd name\nwith newline"};
-    p.exec.deny = {"/usr/bin/nc"};
+    p.exec.deny = {"/usr/bin/nc", "/opt/tools/**"};
+    p.exec.interpreters = {"/usr/bin/dash", "/usr/bin/python3.11"};
     GuardPolicy q = decode_enroll(encode_enroll(p));
     CHECK(q.writable_devs == p.writable_devs);
     REQUIRE(q.writable_files.size() == 1);
@@ -26,6 +27,7 @@ TEST_CASE("an enroll request round-trips its policy") {
     CHECK(q.net.rules.size() == 2);
     CHECK(q.exec.allow == p.exec.allow);
     CHECK(q.exec.deny == p.exec.deny);
+    CHECK(q.exec.interpreters == p.exec.interpreters);
 }
 
 TEST_CASE("malformed requests are refused with a reason") {
@@ -61,7 +63,7 @@ TEST_CASE("malformed requests are refused with a reason") {
 TEST_CASE("a policy change round-trips, and stray exec lines are refused") {
     PolicyChange c;
     c.net = parse_net("none");
-    c.exec = ExecPolicy{{"/usr/bin/make"}, {"/usr/bin/nc"}};
+    c.exec = ExecPolicy{{"/usr/bin/make"}, {"/usr/bin/nc"}, {}};
     PolicyChange d = decode_policy_change(encode_policy_change(c));
     REQUIRE(d.net);
     CHECK(d.net->mode == MBX_NET_NONE);

@@ -1,12 +1,18 @@
 // The profile format (mbx-profile(5)): every key read, every mistake named
 // with its file, line and key, includes merged and their cycles refused.
+#include <limits.h>
+#include <stdlib.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 
 #include "src/error.h"
+#include "bpf/guard.h"
+#include "src/exec_policy.h"
 #include "src/profile.h"
 
 using mbx::Profile;
@@ -210,4 +216,23 @@ TEST_CASE("profile paths: ~, $HOME and $CWD expand; others must be absolute") {
     CHECK_THROWS_WITH(expand_profile_path("~user/x", "fs.hidden", "/home/u", "/src"),
                       "fs.hidden \"~user/x\": give an absolute path (or one starting with ~, $HOME or $CWD)");
     CHECK_THROWS_WITH(expand_profile_path("build", "fs.direct", "/home/u", "/src"), Catch::Contains("absolute path"));
+}
+
+TEST_CASE("exec rules: files, DIR/* and DIR/**, resolved; their bits for the guard") {
+    mbx::ExecPolicy p = mbx::parse_exec_policy({"/bin/sh,/usr/bin/*"}, {"/usr/**"});
+    char sh[4096];
+    REQUIRE(::realpath("/bin/sh", sh));
+    CHECK(p.allow == std::vector<std::string>{sh, "/usr/bin/*"});
+    CHECK(p.deny == std::vector<std::string>{"/usr/**"});
+    CHECK(p.has_dir_rules());
+    p.interpreters = {sh};
+    auto bits = p.rule_bits();
+    CHECK(bits[sh] == (MBX_EXEC_ALLOW | MBX_EXEC_INTERPRETER));
+    CHECK(bits["/usr/**"] == MBX_EXEC_DENY);
+    CHECK(mbx::parse_exec_policy({"/**"}, {}).allow == std::vector<std::string>{"/**"});
+    CHECK_THROWS_WITH(mbx::parse_exec_policy({"/etc/passwd/*"}, {}), Catch::Contains("not a directory"));
+    CHECK_THROWS_WITH(mbx::parse_exec_policy({"/usr/bin/py*"}, {}), Catch::Contains("'*' only as DIR/* or DIR/**"));
+    CHECK_THROWS_WITH(mbx::parse_exec_policy({"/usr"}, {}), Catch::Contains("not a regular file"));
+    auto interp = mbx::installed_interpreters();
+    CHECK(std::find(interp.begin(), interp.end(), std::string(sh)) != interp.end());
 }

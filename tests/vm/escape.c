@@ -247,6 +247,30 @@ int main(int argc, char** argv) {
     if (argc >= 4 && strcmp(argv[1], "request") == 0)
         return request(argv[2], argv[3], argc >= 5 ? (strcmp(argv[4], "policy") == 0 ? 2 : 1) : 0);
     if (argc >= 2 && strcmp(argv[1], "intrude") == 0) return intrude();
+    if (argc >= 3 && strcmp(argv[1], "socket-exec") == 0) {
+        /* Runs argv[2..] with a socket as its stdin and stdout, as nc -e
+         * does, and prints what came through the socket (or why the exec
+         * failed, which the child reports there). */
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return report(-1);
+        fflush(stdout);
+        pid_t p = fork();
+        if (p == 0) {
+            dup2(sv[1], 0);
+            dup2(sv[1], 1);
+            execvp(argv[2], argv + 2);
+            report(-1);
+            fflush(stdout);
+            _exit(126);
+        }
+        close(sv[1]);
+        char buf[256];
+        ssize_t n = read(sv[0], buf, sizeof buf - 1);
+        buf[n > 0 ? n : 0] = 0;
+        waitpid(p, NULL, 0);
+        printf("%s", n > 0 ? buf : "nothing\n");
+        return 0;
+    }
     if (argc >= 3 && strcmp(argv[1], "forks") == 0) {
         /* Forks N children that wait; prints how many forks succeeded. */
         int n = atoi(argv[2]), ok = 0;

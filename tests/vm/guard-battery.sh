@@ -113,6 +113,13 @@ printf '[limits]\npids = 6\nmemory = "64M"\n' >/srv/limits.toml
 echo "limits $(M run --profile /srv/limits.toml -- "$E" forks 20 2>/dev/null | head -n 1) left=$(ls /sys/fs/cgroup | grep -c '^mbx-')"
 printf '[fs]\nwritable = ["/srv/proj"]\n' >/srv/writable.toml
 echo "writable proj=$(M run --guard bpf --profile /srv/writable.toml -- sh -c 'cd /srv/proj && make -s clean all && echo built' 2>/dev/null | head -n 1) etc=$(M run --guard bpf --profile /srv/writable.toml -- sh -c 'echo x >/etc/x' 2>&1 | grep -o 'Read-only file system' | head -n 1)"
+# The untrusted profile: a shell with a socket on stdin and stdout (nc -e
+# /bin/sh) is refused, the same shell on a pipe runs; exec rules over directories.
+echo "reverse-shell untrusted=$(M run --profile untrusted --session battery-untrusted -- "$E" socket-exec /bin/sh -c 'echo shell' 2>/dev/null | head -n 1) pipe=$(M run --profile untrusted -- sh -c 'echo shell | cat' 2>/dev/null | head -n 1) off=$(M run --guard off -- "$E" socket-exec /bin/sh -c 'echo shell' 2>/dev/null | head -n 1)"
+echo "untrusted-print $(M run --profile untrusted --print-policy | grep -c 'deny_interpreters_on_sockets = true')"
+echo "exec-dirs subtree=$(M run --guard bpf --exec-allow '/bin/**' -- sh -c "$E forks 0 >/dev/null; echo rc=\$?" 2>/dev/null | head -n 1) files=$(M run --guard bpf --exec-allow '/bin/*,/usr/local/bin/*' -- sh -c "$E forks 0 >/dev/null; echo rc=\$?" 2>/dev/null | head -n 1) deny=$(M run --guard bpf --exec-deny '/usr/local/**' -- sh -c "$E forks 0 >/dev/null; echo rc=\$?" 2>/dev/null | head -n 1)"
+echo "--- mbx log battery-untrusted"
+M log battery-untrusted
 echo "--- mbx log battery-build"
 M log battery-build
 echo "--- mbx log battery-exec"

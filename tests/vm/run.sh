@@ -36,6 +36,10 @@ files=("$build/src/mbx=/usr/local/bin/mbx" "$tmp/escape=/usr/local/bin/escape"
   "$script=/usr/local/lib/vm-script.sh" "$repo/tests/vm/battery-lib.sh=/usr/local/lib/battery-lib.sh"
   "$(command -v make)=/usr/bin/make")
 [ -x "$build/src/mbx-guardd" ] && files+=("$build/src/mbx-guardd=/usr/local/sbin/mbx-guardd")
+# The built-in profiles, where an installed mbx finds them.
+for p in "$build"/profiles/*.toml; do
+  [ -e "$p" ] && files+=("$p=/usr/local/share/mbx/profiles/$(basename "$p")")
+done
 rc=0
 bash "$repo/tests/vm/vm.sh" "$tmp/guest.sh" "${files[@]}" || rc=$?
 exit "$rc"
