@@ -111,6 +111,15 @@ static __always_inline struct mbx_guard_event *new_event(__u32 sandbox, enum mbx
     return e;
 }
 
+/* What a denial returns once it is logged: -EPERM, or 0 for a sandbox in
+ * complain mode (--guard complain: every would-be denial is logged, none is
+ * enforced). */
+static __always_inline int refusal(__u32 sandbox)
+{
+    struct mbx_guard_policy *p = bpf_map_lookup_elem(&policies, &sandbox);
+    return p && (p->flags & MBX_POLICY_COMPLAIN) ? 0 : -EPERM;
+}
+
 /* Reports a denial with the object's name (a dentry's last component). */
 static __always_inline int deny_dentry(__u32 sandbox, enum mbx_guard_hook hook, struct dentry *d)
 {
@@ -127,7 +136,7 @@ static __always_inline int deny_dentry(__u32 sandbox, enum mbx_guard_hook hook, 
         }
         bpf_ringbuf_submit(e, 0);
     }
-    return -EPERM;
+    return refusal(sandbox);
 }
 
 static __always_inline int deny(__u32 sandbox, enum mbx_guard_hook hook, int target_pid)
@@ -137,7 +146,7 @@ static __always_inline int deny(__u32 sandbox, enum mbx_guard_hook hook, int tar
         e->target_pid = target_pid;
         bpf_ringbuf_submit(e, 0);
     }
-    return -EPERM;
+    return refusal(sandbox);
 }
 
 /* For the hooks that refuse a marked task outright. */
@@ -195,7 +204,7 @@ static __always_inline bool sandbox_owns(__u32 sandbox, struct inode *inode, str
     if (inode && policy_allows(sandbox, BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino)))
         return true;
     struct mbx_guard_policy *p = bpf_map_lookup_elem(&policies, &sandbox);
-    return p && p->has_binds && beneath_bind(sandbox, d);
+    return p && (p->flags & MBX_POLICY_BINDS) && beneath_bind(sandbox, d);
 }
 
 /* May the sandbox change this inode (its data, or its entries if a
@@ -266,7 +275,7 @@ int BPF_PROG(file_open, struct file *file)
         bpf_d_path((struct path *)&file->f_path, e->path, sizeof(e->path));
         bpf_ringbuf_submit(e, 0);
     }
-    return -EPERM;
+    return refusal(sb);
 }
 
 /* ---- membership */
@@ -480,7 +489,7 @@ int BPF_PROG(kernel_module_request, char *kmod_name)
         bpf_probe_read_kernel_str(e->path, sizeof(e->path), kmod_name);
         bpf_ringbuf_submit(e, 0);
     }
-    return -EPERM;
+    return refusal(sb);
 }
 
 SEC("lsm/kernel_read_file")
@@ -636,7 +645,7 @@ int BPF_PROG(bprm_check_security, struct linux_binprm *bprm)
     }
     e->hook = hook;
     bpf_ringbuf_submit(e, 0);
-    return -EPERM;
+    return refusal(sb);
 }
 
 /* ---- audit: every exec, with its argv (after the new image is set up: the
@@ -702,11 +711,21 @@ static __always_inline int check_address(enum mbx_guard_hook hook, struct sockad
     if (!sb || !address)
         return 0;
     struct mbx_guard_policy *p = bpf_map_lookup_elem(&policies, &sb);
-    if (p && p->net_mode == MBX_NET_HOST)
-        return 0;
     unsigned short family = 0;
     bpf_probe_read_kernel(&family, sizeof family, &address->sa_family);
     if (family == AF_UNIX)
+        return 0;
+    /* Listen rules decide every bind of an IP socket, in every mode. */
+    bool listen_rules = false;
+    if (p && hook == MBX_HOOK_BIND) {
+        for (int i = 0; i < MBX_GUARD_MAX_NET_RULES; i++) {
+            if (i >= p->n_net_rules)
+                break;
+            if (p->net_rules[i].family == MBX_NET_LISTEN_FAMILY)
+                listen_rules = true;
+        }
+    }
+    if (p && p->net_mode == MBX_NET_HOST && !listen_rules)
         return 0;
     unsigned char addr[16] = {};
     unsigned short port = 0;
@@ -725,6 +744,16 @@ static __always_inline int check_address(enum mbx_guard_hook hook, struct sockad
         goto deny; /* a short address */
     }
     port = bpf_ntohs(port);
+    if (listen_rules && p) {
+        for (int i = 0; i < MBX_GUARD_MAX_NET_RULES; i++) {
+            if (i >= p->n_net_rules)
+                break;
+            struct mbx_guard_net_rule *r = &p->net_rules[i];
+            if (r->family == MBX_NET_LISTEN_FAMILY && port >= r->port_lo && port <= r->port_hi)
+                return 0;
+        }
+        goto deny;
+    }
     if (p && p->net_mode == MBX_NET_LOOPBACK && is_loopback(family, addr))
         return 0;
     if (p && p->net_mode == MBX_NET_ALLOW) {
@@ -745,7 +774,7 @@ deny:;
         __builtin_memcpy(e->addr, addr, 16);
         bpf_ringbuf_submit(e, 0);
     }
-    return -EPERM;
+    return refusal(sb);
 }
 
 SEC("lsm/socket_connect")

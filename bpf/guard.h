@@ -19,6 +19,11 @@ enum mbx_guard_net_mode {
     MBX_NET_ALLOW = 3,    /* the rules only */
 };
 
+/* A net_rules entry of this family is not an address rule but a range of
+ * ports the sandbox may bind (a profile's net.listen): with one, a bind to any
+ * other port is denied, whatever the mode. */
+#define MBX_NET_LISTEN_FAMILY 0xffff
+
 /* An address range and port range (host order; 0-65535 for any port). */
 struct mbx_guard_net_rule {
     unsigned short family; /* AF_INET or AF_INET6 */
@@ -43,9 +48,9 @@ struct mbx_guard_policy {
         unsigned long long ino;
     } writable_file[MBX_GUARD_MAX_FILES];
     unsigned int n_files;
-    /* Has the sandbox bind roots (a subtree of a host file system it may
-     * write, in the bind_roots map)? */
-    unsigned int has_binds;
+    /* MBX_POLICY_*: has the sandbox bind roots (a subtree of a host file
+     * system it may write, in the bind_roots map)? Is it in complain mode? */
+    unsigned int flags;
     /* Exec rules (exec_rules map): MBX_EXEC_* bits. */
     unsigned int exec_mode;
     unsigned int net_mode; /* enum mbx_guard_net_mode */
@@ -61,6 +66,9 @@ struct mbx_guard_bind_key {
     unsigned int dev; /* kernel encoding */
     unsigned long long ino;
 };
+
+#define MBX_POLICY_BINDS 1    /* it has bind roots */
+#define MBX_POLICY_COMPLAIN 2 /* denials are logged, not enforced (--guard complain) */
 
 enum mbx_guard_exec_mode {
     MBX_EXEC_DENYLIST = 1,  /* some paths are denied (value MBX_EXEC_DENY) */

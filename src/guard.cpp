@@ -345,13 +345,14 @@ void Guard::set_policy(uint32_t id, const GuardPolicy& policy) {
         uint8_t one = 1;
         if (bpf_map__update_elem(skel_->maps.bind_roots, &k, sizeof k, &one, sizeof one, BPF_ANY) < 0)
             fail("--bind paths");
-        p.has_binds = 1;
+        p.flags |= MBX_POLICY_BINDS;
     }
     for (auto& [path, bits] : policy.exec.rule_bits()) {
         mbx_guard_exec_key k = exec_key(id, path);
         if (bpf_map__update_elem(skel_->maps.exec_rules, &k, sizeof k, &bits, sizeof bits, BPF_ANY) < 0)
             fail("exec rules");
     }
+    if (policy.complain) p.flags |= MBX_POLICY_COMPLAIN;
     if (!policy.exec.allow.empty()) p.exec_mode |= MBX_EXEC_ALLOWLIST;
     if (!policy.exec.deny.empty()) p.exec_mode |= MBX_EXEC_DENYLIST;
     if (policy.exec.has_dir_rules()) p.exec_mode |= MBX_EXEC_DIR_RULES;

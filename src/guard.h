@@ -39,6 +39,8 @@ struct GuardPolicy {
     std::vector<FileId> bind_roots;       // everything beneath these (--bind)
     NetPolicy net;
     ExecPolicy exec;
+    // --guard complain: every would-be denial is logged, none is enforced.
+    bool complain = false;
 };
 
 // One audit record or denial, as a JSON line of the session's log (see

@@ -133,7 +133,8 @@ std::string event_text(const std::string& line) {
     std::strftime(when, sizeof when, "%H:%M:%S", &tm);
     if (j.value("hook", "") == "guard")
         return std::string(when) + " guard: " + j.value("mechanism", "?") + " (" + j.value("detail", "") + ")";
-    std::string out = std::string(when) + " " + (j.value("denied", false) ? "denied " : "") + j.value("hook", "?");
+    const char* verdict = !j.value("denied", false) ? "" : j.value("complain", false) ? "would deny " : "denied ";
+    std::string out = std::string(when) + " " + verdict + j.value("hook", "?");
     if (j.contains("argv") && j["argv"].is_array()) {
         for (auto& a : j["argv"]) out += " " + quote_path(a.is_string() ? a.get<std::string>() : "?");
     } else if (j.contains("path")) {

@@ -91,9 +91,13 @@ std::string encode_enroll(const GuardPolicy& p) {
     for (auto& f : p.writable_files) r += "file " + std::to_string(f.dev) + " " + std::to_string(f.ino) + "\n";
     for (auto& b : p.bind_roots) r += "bind " + std::to_string(b.dev) + " " + std::to_string(b.ino) + "\n";
     r += "net " + p.net.spec + "\n";
+    for (auto& n : p.net.rules)
+        if (n.family == MBX_NET_LISTEN_FAMILY)
+            r += "listen " + std::to_string(n.port_lo) + "-" + std::to_string(n.port_hi) + "\n";
     for (auto& a : p.exec.allow) r += "exec-allow " + hex(a) + "\n";
     for (auto& d : p.exec.deny) r += "exec-deny " + hex(d) + "\n";
     for (auto& i : p.exec.interpreters) r += "exec-interpreter " + hex(i) + "\n";
+    if (p.complain) r += "complain\n";
     return r;
 }
 
@@ -142,6 +146,7 @@ PolicyChange decode_policy_change(const std::string& request) {
 GuardPolicy decode_enroll(const std::string& request) {
     GuardPolicy p;
     bool have_net = false;
+    std::vector<std::string> listen;
     for_each_line(request, "enroll", [&](const std::string& key, const std::string& rest) {
         auto pair = [&]() {
             auto s2 = rest.find(' ');
@@ -161,11 +166,17 @@ GuardPolicy decode_enroll(const std::string& request) {
             if (have_net) throw UserError("two net lines");
             p.net = parse_net(rest);
             have_net = true;
+        } else if (key == "complain" && rest.empty()) {
+            p.complain = true;
+        } else if (key == "listen") {
+            if (listen.size() >= MBX_GUARD_MAX_NET_RULES) throw UserError("too many listen lines");
+            listen.push_back(rest);
         } else if (!exec_line(key, rest, p.exec)) {
             throw UserError("unknown line '" + key.substr(0, 32) + "'");
         }
     });
     if (!have_net) throw UserError("no net line");
+    add_listen_rules(p.net, listen);
     return p;
 }
 

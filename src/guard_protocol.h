@@ -9,10 +9,12 @@
 //   file ST_DEV ST_INO     (repeatable: a single writable file)
 //   bind ST_DEV ST_INO     (repeatable: a --bind root)
 //   net SPEC               (as --net)
+//   listen LO-HI           (repeatable: ports it may bind, a profile's net.listen)
 //   exec-allow HEX-PATH    (repeatable)
 //   exec-deny HEX-PATH     (repeatable)
 //   exec-interpreter HEX-PATH  (repeatable: may not run on a socket; the
 //                          reverse-shell rule, kept when the lists change)
+//   complain               (optional: log would-be denials, enforce none)
 //
 // A running sandbox's policy is changed by its user with (pidfd: its first
 // process, as for enroll; the lines given replace the current ones):

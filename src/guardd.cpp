@@ -159,7 +159,12 @@ private:
             if (verb == "policy") {
                 PolicyChange change = decode_policy_change(msg);
                 GuardPolicy now = sb.policy;
-                if (change.net) now.net = *change.net;
+                if (change.net) {  // the mode and addresses; the listen rules stay as enrolled
+                    now.net = *change.net;
+                    for (auto& r : sb.policy.net.rules)
+                        if (r.family == MBX_NET_LISTEN_FAMILY && now.net.rules.size() < MBX_GUARD_MAX_NET_RULES)
+                            now.net.rules.push_back(r);
+                }
                 if (change.exec) {  // the lists; the reverse-shell rule stays as enrolled
                     now.exec.allow = change.exec->allow;
                     now.exec.deny = change.exec->deny;

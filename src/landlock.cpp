@@ -85,9 +85,9 @@ std::string restrict_with_landlock(const LandlockRules& rules) {
 
     RulesetAttr attr{fs, 0, 0};
     size_t size = sizeof attr.handled_access_fs;
-    if (rules.restrict_tcp) {
+    if (rules.restrict_tcp || rules.bind_ports) {
         if (abi < 4) return "TCP port rules need Landlock ABI 4 (this kernel has " + std::to_string(abi) + ")";
-        attr.handled_access_net = kNetBindTcp | kNetConnectTcp;
+        attr.handled_access_net = (rules.restrict_tcp ? kNetConnectTcp : 0) | kNetBindTcp;
         size = offsetof(RulesetAttr, scoped);
     }
     if (abi >= 6) {
@@ -129,11 +129,18 @@ std::string restrict_with_landlock(const LandlockRules& rules) {
                 if (auto e = allow(real, LANDLOCK_ACCESS_FS_EXECUTE); !e.empty()) return e;
         }
     }
-    for (uint16_t port : rules.tcp_ports) {
-        NetPortAttr np{kNetBindTcp | kNetConnectTcp, port};
+    auto allow_port = [&](uint64_t access, uint16_t port) -> std::string {
+        NetPortAttr np{access, port};
         if (::syscall(SYS_landlock_add_rule, ruleset.get(), kRuleNetPort, &np, 0) < 0)
             return failed("landlock_add_rule", "port " + std::to_string(port));
-    }
+        return "";
+    };
+    // The allowed ports may be connected to, and bound unless net.listen says which.
+    for (uint16_t port : rules.tcp_ports)
+        if (auto e = allow_port(kNetConnectTcp | (rules.bind_ports ? 0 : kNetBindTcp), port); !e.empty()) return e;
+    if (rules.bind_ports)
+        for (uint16_t port : *rules.bind_ports)
+            if (auto e = allow_port(kNetBindTcp, port); !e.empty()) return e;
     // Needed without CAP_SYS_ADMIN; the view is nosuid anyway.
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return failed("prctl(PR_SET_NO_NEW_PRIVS)");
     if (::syscall(SYS_landlock_restrict_self, ruleset.get(), 0) < 0) return failed("landlock_restrict_self");

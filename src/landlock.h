@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,8 @@ struct LandlockRules {
     // TCP connect and bind only to these ports (ABI 4); else not restricted.
     bool restrict_tcp = false;
     std::vector<uint16_t> tcp_ports;
+    // If set, TCP bind only to these ports instead (net.listen).
+    std::optional<std::vector<uint16_t>> bind_ports;
 };
 
 // Restricts the calling process (and everything it runs from now on).

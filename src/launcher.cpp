@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
@@ -152,17 +153,35 @@ bool enroll_sandbox(GuardLink& guard, int sock, pid_t child, GuardPolicy policy)
 // The TCP ports --net allow= names, for the Landlock fallback, which checks
 // ports but not addresses: every rule must allow any address (0.0.0.0/0:PORT
 // or [::]/0:PORT), and the kernel must have Landlock ABI 4.
-std::vector<uint16_t> landlock_tcp_ports(const NetPolicy& net, int abi) {
+void need_landlock_tcp(const char* what, int abi) {
     if (abi < 4)
-        throw UserError("--net allow= needs BPF LSM or Landlock ABI 4 (TCP rules); this kernel has ABI " +
+        throw UserError(std::string(what) + " needs BPF LSM or Landlock ABI 4 (TCP rules); this kernel has ABI " +
                         std::to_string(abi) + " (see mbx doctor)");
+}
+
+std::vector<uint16_t> landlock_tcp_ports(const NetPolicy& net, int abi) {
+    need_landlock_tcp("--net allow=", abi);
     std::vector<uint16_t> ports;
     for (auto& r : net.rules) {
+        if (r.family == MBX_NET_LISTEN_FAMILY) continue;  // see landlock_bind_ports
         if (r.prefix != 0)
             throw UserError("--net allow=: the Landlock fallback checks TCP ports, not addresses: give rules "
                             "for any address (0.0.0.0/0:PORT), or use BPF LSM (see mbx doctor)");
         if (unsigned(r.port_hi) - r.port_lo >= 4096)
             throw UserError("--net allow=: the Landlock fallback takes port ranges of at most 4096 ports");
+        for (unsigned p = r.port_lo; p <= r.port_hi; ++p) ports.push_back(uint16_t(p));
+    }
+    return ports;
+}
+
+// The ports of net.listen rules, for the fallback's TCP bind rules.
+std::vector<uint16_t> landlock_bind_ports(const NetPolicy& net, int abi) {
+    need_landlock_tcp("net.listen", abi);
+    std::vector<uint16_t> ports;
+    for (auto& r : net.rules) {
+        if (r.family != MBX_NET_LISTEN_FAMILY) continue;
+        if (ports.size() + (unsigned(r.port_hi) - r.port_lo) >= 4096)
+            throw UserError("net.listen: the Landlock fallback takes at most 4096 ports");
         for (unsigned p = r.port_lo; p <= r.port_hi; ++p) ports.push_back(uint16_t(p));
     }
     return ports;
@@ -176,6 +195,7 @@ struct GuardChoice {
     bool fallback = false;
     std::string detail;                               // why this one, for the log
     std::optional<std::vector<uint16_t>> tcp_ports;  // the fallback's --net allow=
+    std::optional<std::vector<uint16_t>> bind_ports;  // the fallback's net.listen
     int landlock_abi = 0;
 };
 
@@ -184,17 +204,19 @@ GuardChoice choose_guard(const RunOptions& opt, const NetPolicy& net, ExecPolicy
     g.landlock_abi = landlock_abi();
     bool root = ::geteuid() == 0;
     auto through_daemon = [] { return GuardClient::connect(guard_socket_path()); };
-    if (opt.guard == "bpf" && !root) {
+    // complain: the BPF LSM guard, logging what it would deny, denying nothing.
+    bool bpf_only = opt.guard == "bpf" || opt.guard == "complain";
+    if (bpf_only && !root) {
         try {
             g.guard = through_daemon();
         } catch (const UserError& e) {
-            throw UserError(std::string("--guard bpf: ") + e.what() +
+            throw UserError("--guard " + opt.guard + ": " + e.what() +
                             " (start it as root: systemctl start mbx-guardd.socket)");
         }
-        g.detail = "--guard bpf, through mbx-guardd";
-    } else if (opt.guard == "bpf") {
+        g.detail = "--guard " + opt.guard + ", through mbx-guardd";
+    } else if (bpf_only) {
         g.guard = Guard::load();
-        g.detail = "--guard bpf";
+        g.detail = "--guard " + opt.guard;
     } else if (opt.guard == "landlock") {
         if (g.landlock_abi < 1) throw UserError("--guard landlock: this kernel has no Landlock (see mbx doctor)");
         g.fallback = true;
@@ -247,6 +269,10 @@ GuardChoice choose_guard(const RunOptions& opt, const NetPolicy& net, ExecPolicy
         if (!g.fallback) needs_bpf("--net " + opt.net);
         g.tcp_ports = landlock_tcp_ports(net, g.landlock_abi);  // throws if it cannot say it
     }
+    if (net.has_listen()) {
+        if (g.fallback) g.bind_ports = landlock_bind_ports(net, g.landlock_abi);  // TCP only: said in mbx-profile(5)
+        else needs_bpf("net.listen");
+    }
     if (!exec.deny.empty()) needs_bpf("--exec-deny");
     if (!exec.interpreters.empty() && !needs_bpf("exec.deny_interpreters_on_sockets", true)) exec.interpreters.clear();
     if (!exec.allow.empty() && !g.guard && !g.fallback)
@@ -290,8 +316,10 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
         if (fd < 3 || ::fcntl(fd, F_GETFD) < 0)
             throw UserError("--pass-fd " + std::to_string(fd) + ": not an open descriptor above 2");
     NetPolicy net = parse_net(opt.net);
+    add_listen_rules(net, opt.listen);
     if (net.needs_guard() && opt.guard == "off")
-        throw UserError("--net " + opt.net + " is enforced by the guard: drop --guard off");
+        throw UserError((net.has_listen() ? std::string("net.listen") : "--net " + opt.net) +
+                        " is enforced by the guard: drop --guard off");
     ExecPolicy exec = parse_exec_policy(opt.exec_allow, opt.exec_deny);
     if (opt.deny_interpreters_on_sockets) exec.interpreters = installed_interpreters();
     if (!exec.empty() && opt.guard == "off")
@@ -305,8 +333,6 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     }
     for (auto& p : opt.hide)
         if (p.empty() || p[0] != '/') throw UserError("--hide " + p + ": give an absolute path");
-    // Rules of the profile format this mbx reads but cannot enforce yet: refused, never ignored.
-    if (!opt.listen.empty()) throw UserError("net.listen is not enforced by this mbx yet: remove it from the profile");
     check_fuse_access();
 
     uid_t uid = ::getuid();
@@ -392,6 +418,7 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     } else if (fallback && net.mode == MBX_NET_NONE && g.landlock_abi >= 4) {
         plan.landlock.restrict_tcp = true;  // no port: no TCP, not even on its own loopback
     }
+    plan.landlock.bind_ports = g.bind_ports;
     plan.cwd = current_dir();
     plan.binds = opt.bind;
     plan.writable = opt.writable;
@@ -507,8 +534,17 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     // clones the sandbox (a lock held by another thread would stay held in
     // the child). Nothing is marked before enroll_sandbox, so nothing is missed.
     std::mutex log_lock;
-    GuardEventSink to_log = [fd = log.get(), &denials, &log_lock](const std::string& line, bool denied, uint32_t) {
+    const bool complain = opt.guard == "complain";
+    GuardEventSink to_log = [fd = log.get(), &denials, &log_lock, complain](const std::string& line, bool denied,
+                                                                            uint32_t) {
         std::string l = line + "\n";
+        if (denied && complain) {  // logged as what it is: not enforced
+            nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+            if (!j.is_discarded()) {
+                j["complain"] = true;
+                l = j.dump() + "\n";
+            }
+        }
         std::lock_guard lock(log_lock);
         (void)!::write(fd, l.data(), l.size());
         if (denied) ++denials;
@@ -517,6 +553,7 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     GuardPolicy policy;
     policy.net = net;
     policy.exec = exec;
+    policy.complain = complain;
     bool confined = !guard || enroll_sandbox(*guard, ours.get(), child, std::move(policy));
     // Where mbx policy finds the running sandbox.
     bool named = false;
@@ -550,8 +587,9 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     if (guard) guard->stop_events();
     if (guard || fallback) {
         if (int n = denials.load())
-            std::fprintf(stderr, "mbx: the guard denied %d operation%s: see 'mbx log %s'\n", n, n == 1 ? "" : "s",
-                         session.name().c_str());
+            std::fprintf(stderr, "mbx: the guard %s %d operation%s%s: see 'mbx log %s'\n",
+                         complain ? "would have denied" : "denied", n, n == 1 ? "" : "s",
+                         complain ? " (--guard complain: none was)" : "", session.name().c_str());
     }
     record.ended = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::system_clock::now().time_since_epoch()).count();

@@ -54,8 +54,8 @@ int main(int argc, char** argv) {
     c_run->add_flag("--keep-tmp", run.keep_tmp, "Layer /tmp and /var/tmp instead of private tmpfs");
     c_run->add_option("--guard", run.guard,
                       "auto (default: BPF LSM when it loads, else Landlock and seccomp), bpf (or fail), "
-                      "landlock (the fallback) or off")
-        ->check(CLI::IsMember({"auto", "bpf", "landlock", "off"}))
+                      "landlock (the fallback), off, or complain (BPF LSM logging what it would deny, denying nothing)")
+        ->check(CLI::IsMember({"auto", "bpf", "landlock", "off", "complain"}))
         ->type_name("MODE");
     c_run->add_option("--pass-fd", run.pass_fds, "Let CMD inherit this descriptor too (repeatable)")
         ->allow_extra_args(false)

@@ -70,6 +70,25 @@ mbx_guard_net_rule parse_rule(const std::string& rule) {
 
 }  // namespace
 
+bool NetPolicy::has_listen() const {
+    return std::any_of(rules.begin(), rules.end(), [](auto& r) { return r.family == MBX_NET_LISTEN_FAMILY; });
+}
+
+void add_listen_rules(NetPolicy& net, const std::vector<std::string>& ports) {
+    for (auto& p : ports) {
+        if (net.rules.size() == MBX_GUARD_MAX_NET_RULES)
+            throw UserError("net.allow and net.listen: at most " + std::to_string(MBX_GUARD_MAX_NET_RULES) +
+                            " rules together");
+        mbx_guard_net_rule r{};
+        r.family = MBX_NET_LISTEN_FAMILY;
+        auto dash = p.find('-');
+        r.port_lo = number(p.substr(0, dash), 65535, "port", p);
+        r.port_hi = dash == std::string::npos ? r.port_lo : number(p.substr(dash + 1), 65535, "port", p);
+        if (r.port_hi < r.port_lo) throw UserError("net.listen " + p + ": the port range is backwards");
+        net.rules.push_back(r);
+    }
+}
+
 NetPolicy parse_net(const std::string& value) {
     NetPolicy p;
     p.spec = value;

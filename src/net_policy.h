@@ -11,11 +11,18 @@ namespace mbx {
 struct NetPolicy {
     std::string spec = "host";  // as given to --net
     mbx_guard_net_mode mode = MBX_NET_HOST;
-    std::vector<mbx_guard_net_rule> rules;  // for MBX_NET_ALLOW
+    // For MBX_NET_ALLOW; also, in any mode, the ports it may bind
+    // (family MBX_NET_LISTEN_FAMILY: a profile's net.listen).
+    std::vector<mbx_guard_net_rule> rules;
+    bool has_listen() const;
     // Does it need the guard to be enforced? (none also works with a network
     // namespace alone.)
-    bool needs_guard() const { return mode == MBX_NET_LOOPBACK || mode == MBX_NET_ALLOW; }
+    bool needs_guard() const { return mode == MBX_NET_LOOPBACK || mode == MBX_NET_ALLOW || has_listen(); }
 };
+
+// Adds net.listen entries ("8080", "9000-9010") as listen rules. Throws
+// UserError when they do not fit beside the address rules.
+void add_listen_rules(NetPolicy& net, const std::vector<std::string>& ports);
 
 // "host", "none", "loopback" or "allow=RULE,RULE...", where RULE is
 // ADDRESS[/PREFIX][:PORT[-PORT]] and an IPv6 address with a port is written

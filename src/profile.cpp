@@ -192,8 +192,8 @@ Profile read_table(const toml::table& t, const std::string& file, std::vector<st
         if (auto* v = run.get("keep_tmp")) p.run.keep_tmp = r.boolean(*v, "run.keep_tmp");
         if (auto* v = run.get("guard")) {
             std::string g = r.string(*v, "run.guard");
-            if (g != "auto" && g != "bpf" && g != "landlock" && g != "off")
-                fail(file, v->source(), "run.guard", "'" + g + "' is not one of auto, bpf, landlock, off");
+            if (g != "auto" && g != "bpf" && g != "landlock" && g != "off" && g != "complain")
+                fail(file, v->source(), "run.guard", "'" + g + "' is not one of auto, bpf, landlock, off, complain");
             p.run.guard = g;
         }
     }

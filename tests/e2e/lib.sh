@@ -606,6 +606,24 @@ _detach_new_fuse_mounts() {
   done < <(_new_fuse_mounts)
 }
 
+# ---------------------------------------------------------------- the VM (tests/vm)
+
+# in_vm RUNNER ARGS...: tests/vm/RUNNER (vm.sh, or run.sh with the build of
+# $MBX), booted a second time if the VM itself failed (status 125: no status
+# from the guest, e.g. a TCG stall); the script's own failures are not retried.
+in_vm() {
+  # A boot with the whole battery takes about 3 minutes under TCG.
+  local E2E_CMD_TIMEOUT=700 runner=$1
+  shift
+  export MBX_VM_TIMEOUT=300 MBX_BUILD_DIR
+  MBX_BUILD_DIR=$(dirname "$(dirname "$MBX")")
+  capture_raw bash "$REPO/tests/vm/$runner" "$@"
+  if [ "$RC" = 125 ]; then
+    note "the VM failed (no status from the guest); booting it once more"
+    capture_raw bash "$REPO/tests/vm/$runner" "$@"
+  fi
+}
+
 # ---------------------------------------------------------------- trees (commit)
 
 # TREE_STATE_SH: a script printing the state of the tree at $1, one line per entry

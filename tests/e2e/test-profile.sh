@@ -7,8 +7,10 @@
 # read-only even where writes are layered; hidden = ["~"] hides the home but the
 # way to the current directory (a build there works, ~/.ssh is ENOENT); direct
 # writes reach the host and only for paths the caller owns; [net] mistakes are
-# refused; the built-in untrusted profile (see untrusted_checks). As the
-# unprivileged mbxtest (fake root) and as root.
+# refused; [net] listen lets only the ports listed bind; the [run] keys; the
+# built-in untrusted profile (see untrusted_checks). As the unprivileged mbxtest
+# (fake root) and as root. The VM battery (test-guard-vm) covers what needs BPF
+# LSM or a cgroup v2 with controllers.
 . "$(dirname "$0")/lib.sh"
 e2e_init
 
@@ -208,6 +210,48 @@ make -s && echo built
   assert_contains "$ERR" "mbx: warning: exec.deny_interpreters_on_sockets is not enforced" "the warning"
 }
 
+# [net] listen on this host (the Landlock fallback: TCP binds): the ports listed
+# bind, another does not. (The VM battery checks it under BPF LSM.)
+listen_checks() {
+  local u=$1 l p1 p2
+  p1=$((30000 + $$ % 10000))
+  p2=$((p1 + 1))
+  l=$(profile "$u" listen "[net]
+listen = [$p1]")
+  local bind="import socket, sys
+s = socket.socket()
+try:
+    s.bind(('127.0.0.1', int(sys.argv[1]))); print('bound')
+except OSError as e:
+    print(e.strerror)"
+  mbx_as "$u" run --profile "$l" -- sh -c 'python3 -c "$1" "$2"; python3 -c "$1" "$3"' sh "$bind" "$p1" "$p2"
+  assert_rc 0 "a run with net.listen"
+  assert_eq $'bound\nPermission denied' "$OUT" "the listed port binds, another does not"
+}
+
+# [run]: fake_root = false keeps the caller's uid; keep_tmp = true layers /tmp;
+# guard = "off" refuses exec rules it cannot enforce.
+run_keys_checks() {
+  local u=$1 r f
+  f=$(fixture_base "$u")-tmp
+  absent_on_host "/tmp/$f"
+  r=$(profile "$u" runkeys '[run]
+fake_root = false
+keep_tmp = true')
+  mbx_as "$u" run --profile "$r" --session "run-$u" -- sh -c 'id -u; echo x >"/tmp/$1"' sh "$f"
+  assert_rc 0 "a run with [run] keys"
+  assert_eq "$(id -u "$u")" "$OUT" "fake_root = false: the caller's own uid"
+  mbx_ok "$u" status "run-$u"
+  assert_contains "$OUT" "A /tmp/$f" "keep_tmp = true: /tmp is layered"
+  [ ! -e "/tmp/$f" ] || fail "the write to /tmp reached the host"
+  r=$(profile "$u" guardoff '[run]
+guard = "off"
+[exec]
+allow = ["/usr/**"]')
+  mbx_as "$u" run --profile "$r" -- true
+  assert_mbx_error "enforced by the guard: drop --guard off" "guard = off with exec rules"
+}
+
 direct_checks() {
   local u=$1 area d
   area=$(user_area "$u")
@@ -254,6 +298,8 @@ for u in $(test_users mbxtest root); do
   part "hidden home" hidden_checks "$u"
   part "direct" direct_checks "$u"
   part "untrusted" untrusted_checks "$u"
+  part "listen" listen_checks "$u"
+  part "run keys" run_keys_checks "$u"
   check_no_leftovers
 done
 e2e_done

@@ -14,6 +14,7 @@ TEST_CASE("an enroll request round-trips its policy") {
     p.writable_files = {{1, 2}};
     p.bind_roots = {{64768, 1234567}};
     p.net = parse_net("allow=10.0.0.0/8:443,[::1]:80-89");
+    add_listen_rules(p.net, {"8080", "9000-9010"});
     p.exec.allow = {"/usr/bin/make", "/usr/bin/odd name\nwith newline"};
     p.exec.deny = {"/usr/bin/nc", "/opt/tools/**"};
     p.exec.interpreters = {"/usr/bin/dash", "/usr/bin/python3.11"};
@@ -24,7 +25,11 @@ TEST_CASE("an enroll request round-trips its policy") {
     REQUIRE(q.bind_roots.size() == 1);
     CHECK(q.bind_roots[0].ino == 1234567);
     CHECK(q.net.mode == MBX_NET_ALLOW);
-    CHECK(q.net.rules.size() == 2);
+    REQUIRE(q.net.rules.size() == 4);
+    CHECK(q.net.has_listen());
+    CHECK(q.net.rules[3].family == MBX_NET_LISTEN_FAMILY);
+    CHECK(q.net.rules[3].port_lo == 9000);
+    CHECK(q.net.rules[3].port_hi == 9010);
     CHECK(q.exec.allow == p.exec.allow);
     CHECK(q.exec.deny == p.exec.deny);
     CHECK(q.exec.interpreters == p.exec.interpreters);

@@ -210,7 +210,9 @@ int main(int argc, char** argv) {
         if (tcp) return report(connect(s, (struct sockaddr*)&a, sizeof a));
         return report(sendto(s, "x", 1, 0, (struct sockaddr*)&a, sizeof a) == 1 ? 0 : -1);
     }
-    if (argc >= 3 && strcmp(argv[1], "listen") == 0) {
+    if (argc >= 3 && (strcmp(argv[1], "listen") == 0 || strcmp(argv[1], "bind") == 0)) {
+        /* A TCP socket bound to 127.0.0.1:PORT: "bind" reports and exits,
+         * "listen" says "listening" and accepts until killed. */
         struct sockaddr_in a;
         memset(&a, 0, sizeof a);
         a.sin_family = AF_INET;
@@ -218,6 +220,7 @@ int main(int argc, char** argv) {
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
         setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (strcmp(argv[1], "bind") == 0) return report(s < 0 ? -1 : bind(s, (struct sockaddr*)&a, sizeof a));
         if (bind(s, (struct sockaddr*)&a, sizeof a) < 0 || listen(s, 8) < 0) return report(-1);
         printf("listening\n");
         fflush(stdout);

@@ -7,33 +7,7 @@ export MBX_HOME=/data/mbx
 E=$ESCAPE
 . /usr/local/lib/battery-lib.sh
 
-# M ARGS...: mbx, bounded to 120 s; a hang prints the state of every process
-# (comm, pid, wait channel, kernel stack) on the console, then kills it.
-M() {
-  "$MBX" "$@" &
-  local pid=$! i=0
-  while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 1200 ]; do
-    i=$((i + 1))
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    echo "HANG: mbx $*" >/dev/console
-    for p in /proc/[0-9]*; do
-      echo "  $(cat "$p/comm" 2>/dev/null) ${p#/proc/} $(cat "$p/wchan" 2>/dev/null)"
-      sed 's/^/      /' "$p/stack" 2>/dev/null | head -n 8
-    done >/dev/console
-    kill -9 "$pid"
-  fi
-  wait "$pid"
-}
 mkdir -p /srv/host && echo original >/srv/host/victim
-
-# run MODE CMD...: CMD's first output line in a sandbox with --guard MODE.
-run() {
-  local mode=$1
-  shift
-  M run --guard "$mode" --session "battery-$mode" "$@" 2>/dev/null | head -n 1
-}
 
 exec 3>>/srv/host/victim
 echo "inherited-fd bpf=$(run bpf --pass-fd 3 -- "$E" write-fd 3) off=$(run off --pass-fd 3 -- "$E" write-fd 3)"
@@ -107,19 +81,6 @@ allow=/usr/bin/make,/bin/sh
 echo "exec-allow build=$(M run --guard bpf --session battery-exec --exec-allow $allow -- sh -c 'cd /srv/proj && make -s clean all && echo built' 2>/dev/null | head -n 1) other=$(M run --guard bpf --session battery-exec --exec-allow $allow -- sh -c "$E bpf; echo rc=\$?" 2>/dev/null | head -n 1)"
 echo "exec-deny denied=$(M run --guard bpf --session battery-exec --exec-deny "$E" -- sh -c "$E bpf; echo rc=\$?" 2>/dev/null | head -n 1) other=$(M run --guard bpf --session battery-exec --exec-deny "$E" -- sh -c 'echo fine' 2>/dev/null | head -n 1)"
 echo "exec-bad $(M run --guard bpf --exec-allow relative/path -- true 2>&1 | head -n 1)"
-# Profiles: [limits] through a cgroup v2 of the sandbox's own (the guest's
-# hierarchy is v2 only), gone after the run; writable paths under the guard.
-printf '[limits]\npids = 6\nmemory = "64M"\n' >/srv/limits.toml
-echo "limits $(M run --profile /srv/limits.toml -- "$E" forks 20 2>/dev/null | head -n 1) left=$(ls /sys/fs/cgroup | grep -c '^mbx-')"
-printf '[fs]\nwritable = ["/srv/proj"]\n' >/srv/writable.toml
-echo "writable proj=$(M run --guard bpf --profile /srv/writable.toml -- sh -c 'cd /srv/proj && make -s clean all && echo built' 2>/dev/null | head -n 1) etc=$(M run --guard bpf --profile /srv/writable.toml -- sh -c 'echo x >/etc/x' 2>&1 | grep -o 'Read-only file system' | head -n 1)"
-# The untrusted profile: a shell with a socket on stdin and stdout (nc -e
-# /bin/sh) is refused, the same shell on a pipe runs; exec rules over directories.
-echo "reverse-shell untrusted=$(M run --profile untrusted --session battery-untrusted -- "$E" socket-exec /bin/sh -c 'echo shell' 2>/dev/null | head -n 1) pipe=$(M run --profile untrusted -- sh -c 'echo shell | cat' 2>/dev/null | head -n 1) off=$(M run --guard off -- "$E" socket-exec /bin/sh -c 'echo shell' 2>/dev/null | head -n 1)"
-echo "untrusted-print $(M run --profile untrusted --print-policy | grep -c 'deny_interpreters_on_sockets = true')"
-echo "exec-dirs subtree=$(M run --guard bpf --exec-allow '/bin/**' -- sh -c "$E forks 0 >/dev/null; echo rc=\$?" 2>/dev/null | head -n 1) files=$(M run --guard bpf --exec-allow '/bin/*,/usr/local/bin/*' -- sh -c "$E forks 0 >/dev/null; echo rc=\$?" 2>/dev/null | head -n 1) deny=$(M run --guard bpf --exec-deny '/usr/local/**' -- sh -c "$E forks 0 >/dev/null; echo rc=\$?" 2>/dev/null | head -n 1)"
-echo "--- mbx log battery-untrusted"
-M log battery-untrusted
 echo "--- mbx log battery-build"
 M log battery-build
 echo "--- mbx log battery-exec"
