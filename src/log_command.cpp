@@ -10,6 +10,7 @@
 
 #include "src/error.h"
 #include "src/guard_event.h"
+#include "src/log_summary.h"
 
 namespace mbx {
 
@@ -41,6 +42,18 @@ int cmd_log(SessionStore& store, const LogArgs& a) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0 && errno != ENOENT) throw UserError(sys_error("open", path));
     std::string pending;
+    if (a.summary) {
+        std::vector<std::string> lines;
+        if (fd >= 0) {
+            char buf[65536];
+            for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) pending.append(buf, size_t(n));
+            ::close(fd);
+        }
+        for (size_t start = 0, nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1)
+            lines.push_back(pending.substr(start, nl - start));
+        std::fputs(summarize_log(lines).c_str(), stdout);
+        return 0;
+    }
     auto drain = [&] {
         if (fd < 0) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
         if (fd < 0) return;

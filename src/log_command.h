@@ -12,6 +12,7 @@ struct LogArgs {
     std::optional<std::string> session;
     bool json = false;
     bool follow = false;
+    bool summary = false;  // see log_summary.h
 };
 
 // The log file of a session (in $MBX_HOME/NAME, or .committed/NAME once committed).

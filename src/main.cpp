@@ -140,6 +140,9 @@ int main(int argc, char** argv) {
     c_log->add_option("session", log_args.session, "Session name")->type_name("SESSION");
     c_log->add_flag("--json", log_args.json, "One JSON object per line (see mbx-log(1))");
     c_log->add_flag("-f,--follow", log_args.follow, "Keep printing while the session runs");
+    c_log->add_flag("--summary", log_args.summary, "The programs run, network peers and refusals, with counts")
+        ->excludes("--json")
+        ->excludes("--follow");
 
     mbx::DoctorArgs doctor_args;
     auto* c_doctor = app.add_subcommand("doctor", "What this machine offers mbx (namespaces, FUSE, BPF LSM, Landlock), with fixes");

@@ -16,7 +16,8 @@
 #     refused by it).
 #   --guard complain: a write through an inherited descriptor, a mount, a
 #     connect outside the allowed port and a denied exec all succeed, and each
-#     is logged as a would-be denial ("would deny ..."), counted at exit.
+#     is logged as a would-be denial ("would deny ..."), counted at exit, and
+#     mbx log --summary folds them with the peer and the programs run.
 # e2e-timeout: 900
 . "$(dirname "$0")/lib.sh"
 e2e_init
@@ -38,6 +39,9 @@ part_battery() {
   assert_match "$OUT" "would deny mount \\(pid" "--guard complain: the mount logged"
   assert_match "$OUT" "would deny connect 127\\.0\\.0\\.1:7002 \\(pid" "--guard complain: the connect logged"
   assert_match "$OUT" "would deny exec /usr/local/bin/escape \\(pid" "--guard complain: the exec logged"
+  assert_match "$OUT" "^would have been refused \\(--guard complain\\) \\([0-9]+, [0-9]+ in all\\):" "mbx log --summary: the would-be denials"
+  assert_match "$OUT" "^  2.mount" "mbx log --summary: the mounts (of two runs), counted"
+  assert_match "$OUT" "^  1.connect 127\\.0\\.0\\.1:7002 \\(would be refused\\)" "mbx log --summary: the peer"
   assert_contains "$OUT" "listen listed=ok range=ok other=Operation not permitted connect=Connection refused" "profile net.listen: only those ports bind; a connect is not refused by it (nothing listens: ECONNREFUSED)"
   assert_match "$OUT" "denied bind 127\\.0\\.0\\.1:7102 \\(pid" "mbx log: the refused bind"
 }

@@ -252,6 +252,19 @@ allow = ["/usr/**"]')
   assert_mbx_error "enforced by the guard: drop --guard off" "guard = off with exec rules"
 }
 
+# mbx log --summary of a run as root (the fallback audits execs with BPF
+# tracing): the programs run, counted.
+summary_checks() {
+  local u=$1
+  mbx_as "$u" run --session "sum-$u" -- sh -c 'ls / >/dev/null; ls / >/dev/null; true'
+  assert_rc 0 "a run to summarise"
+  mbx_ok "$u" log --summary "sum-$u"
+  assert_match "$OUT" "^runs, by guard \\(1, 1 in all\\):" "the run and its guard"
+  assert_match "$OUT" "^  2.*/ls$" "ls, run twice"
+  mbx_as "$u" log --summary --json "sum-$u"
+  assert_rc 125 "--summary with --json"
+}
+
 direct_checks() {
   local u=$1 area d
   area=$(user_area "$u")
@@ -300,6 +313,7 @@ for u in $(test_users mbxtest root); do
   part "untrusted" untrusted_checks "$u"
   part "listen" listen_checks "$u"
   part "run keys" run_keys_checks "$u"
+  [ "$u" = root ] && part "log summary" summary_checks "$u"
   check_no_leftovers
 done
 e2e_done

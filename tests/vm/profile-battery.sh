@@ -37,6 +37,8 @@ exec 3>>/srv/host/victim
 echo "complain write-fd=$(run complain --pass-fd 3 -- "$E" write-fd 3) mount=$(run complain -- "$E" mount /srv/host/dir) connect=$(run complain --net allow=127.0.0.1:7001 -- "$E" connect 127.0.0.1 7002) exec=$(run complain --exec-deny "$E" -- "$E" forks 0)"
 exec 3>&-
 echo "complain-summary $(M run --guard complain --session battery-complain -- "$E" mount /srv/host/dir 2>&1 >/dev/null | grep 'guard would')"
+echo "--- mbx log --summary battery-complain"
+M log --summary battery-complain
 echo "--- mbx log battery-complain"
 M log battery-complain
 echo "--- mbx log battery-listen"
