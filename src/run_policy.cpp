@@ -1,6 +1,7 @@
 #include "src/run_policy.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <dirent.h>
 #include <netdb.h>
 #include <pwd.h>
@@ -183,9 +184,10 @@ void apply_policy(const Profile& p, RunOptions& opt) {
     std::string cwd = cwd_now();
     opt.hide.clear();
     for (auto& h : p.fs.hidden) {
-        struct stat st;
-        if (::lstat(h.c_str(), &st) < 0) continue;  // nothing there to hide
-        for (auto& x : hidden_except_cwd(h, cwd)) opt.hide.push_back(x);
+        // As getcwd() names the current directory: symlinks resolved.
+        char real[PATH_MAX];
+        if (!::realpath(h.c_str(), real)) continue;  // nothing there to hide
+        for (auto& x : hidden_except_cwd(real, cwd)) opt.hide.push_back(x);
     }
     opt.bind.clear();
     for (auto& d : p.fs.direct) {
