@@ -102,11 +102,12 @@ echo "policy-not-running $(as u1 "$MBX" policy u1-live --net host 2>&1)"
 # qemu's TCG, both vCPUs exec'ing flat out while a daemon attaches or detaches
 # its trampolines can spin for good on the int3 of the kernel's live patching
 # (soft lockup in bpf_lsm_file_permission from bprm_execve, seen after ~20
-# restarts); 50 tries a second still cover every restart.
+# restarts, and again at 50 tries a second); 10 tries a second still cover
+# every restart (each takes about a second under TCG).
 echo original >/srv/u1/victim2 && chown u1 /srv/u1/victim2
 exec 5>>/srv/u1/victim2
 as u1 "$MBX" run --guard bpf --session u1-loop --pass-fd 5 -- sh -c "n=0 ok=0
-  while [ ! -e /srv/u1/stop ]; do r=\$($E write-fd 5); n=\$((n + 1)); [ \"\$r\" = ok ] && ok=\$((ok + 1)); sleep 0.02; done
+  while [ ! -e /srv/u1/stop ]; do r=\$($E write-fd 5); n=\$((n + 1)); [ \"\$r\" = ok ] && ok=\$((ok + 1)); sleep 0.1; done
   echo attempts=\$n escaped=\$ok" >/tmp/loop.out 2>/dev/null &
 loop=$!
 exec 5>&-
