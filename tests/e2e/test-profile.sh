@@ -180,7 +180,7 @@ untrusted_checks() {
   local u=$1 proj key port lpid
   project_and_key "$u" id_rsa
   proj=$PROJ key=$KEY
-  port=$((20000 + $$ % 20000))
+  port=$((20000 + $$ % 10000))  # listen_checks uses 40000 and up
   python3 -c 'import socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8); time.sleep(120)' "$port" &
@@ -214,7 +214,7 @@ make -s && echo built
 # bind, another does not. (The VM battery checks it under BPF LSM.)
 listen_checks() {
   local u=$1 l p1 p2
-  p1=$((30000 + $$ % 10000))
+  p1=$((40000 + $$ % 10000))  # untrusted_checks uses 20000-29999
   p2=$((p1 + 1))
   l=$(profile "$u" listen "[net]
 listen = [$p1]")
