@@ -40,6 +40,9 @@ struct RunOptions {
     std::vector<std::string> argv;
 };
 
+// The directory mbx runs in ("/" if it has none: the sandbox starts there).
+std::string current_dir();
+
 // Returns the command's exit status (128+N if killed by signal N); the
 // session it ran in is stored in *used (if given).
 int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used = nullptr);

@@ -26,11 +26,6 @@ std::string caller_home() {
     return "/";
 }
 
-std::string cwd_now() {
-    char buf[4096];
-    return ::getcwd(buf, sizeof buf) ? buf : "/";
-}
-
 std::vector<std::string> split(const std::string& s, char sep) {
     std::vector<std::string> out;
     std::stringstream ss(s);
@@ -167,7 +162,7 @@ Profile flags_profile(const RunOptions& opt, FlagsGiven given) {
 
 Profile expand_paths(const Profile& in) {
     Profile p = in;
-    std::string home = caller_home(), cwd = cwd_now();
+    std::string home = caller_home(), cwd = current_dir();
     auto each = [&](std::vector<std::string>& v, const char* key) {
         for (auto& s : v) s = expand_profile_path(s, key, home, cwd);
     };
@@ -181,7 +176,7 @@ Profile expand_paths(const Profile& in) {
 }
 
 void apply_policy(const Profile& p, RunOptions& opt) {
-    std::string cwd = cwd_now();
+    std::string cwd = current_dir();
     opt.hide.clear();
     for (auto& h : p.fs.hidden) {
         // As getcwd() names the current directory: symlinks resolved.
