@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -45,38 +47,134 @@ StepOutcome failed(int err) {
     return o;
 }
 
+bool places(StepKind k) {
+    return k != StepKind::Remove && k != StepKind::MakeDir && k != StepKind::SetMeta && k != StepKind::DirMeta;
+}
+
+// A new entry made under its temporary name, not yet renamed into place.
+struct Placed {
+    size_t n;
+    UniqueFd dir;
+    std::string name, tmp;
+};
+
 class Applier {
 public:
     Applier(Journal& j, const ApplyTarget& t) : j_(j), t_(t) {}
 
+    // A step that makes a directory, removes an entry or sets metadata.
     StepOutcome run(size_t n, const Step& s) {
         auto w = host_parent(t_.host_root, s.path);
         if (!w) return failed(w.error());
         int dir = w->dir.get();
+        touched(dir);
         const char* name = w->name.c_str();
-        std::string tmp = ".mbx-commit-" + j_.plan().id + "-" + std::to_string(n);
-        (void)::unlinkat(dir, tmp.c_str(), 0);  // left by an interrupted attempt
-        if (s.kind == StepKind::MakeDir) (void)::unlinkat(dir, tmp.c_str(), AT_REMOVEDIR);
+        std::string tmp = temp_name(n);
+        if (s.kind == StepKind::MakeDir) (void)::unlinkat(dir, tmp.c_str(), AT_REMOVEDIR);  // an interrupted attempt's
         Result<void> r;
         switch (s.kind) {
             case StepKind::Remove: r = remove(n, dir, name); break;
             case StepKind::MakeDir: r = make_dir(s, dir, name, tmp.c_str()); break;
-            case StepKind::SetMeta:
-            case StepKind::DirMeta: r = set_meta(s, dir, name); break;
-            default: r = place(n, s, dir, name, tmp.c_str()); break;
+            default: r = set_meta(s, dir, name); break;
         }
         if (!r) {
-            (void)::unlinkat(dir, tmp.c_str(), s.kind == StepKind::MakeDir ? AT_REMOVEDIR : 0);
+            if (s.kind == StepKind::MakeDir) (void)::unlinkat(dir, tmp.c_str(), AT_REMOVEDIR);
             return failed(r.error());
         }
         sync_dir(dir);
         return s.kind == StepKind::Remove ? StepOutcome{} : outcome_at(dir, name);
     }
 
+    // The first half of a step that places an entry (a file, link, symlink
+    // or node): the host entry it replaces kept as backup n, the new one
+    // complete under a temporary name beside it. The data is not synced
+    // yet: finish() syncs a whole batch at once, then renames.
+    Result<Placed> prepare(size_t n, const Step& s) {
+        auto w = host_parent(t_.host_root, s.path);
+        if (!w) return Errno{w.error()};
+        int dir = w->dir.get();
+        touched(dir);
+        Placed p{n, std::move(w->dir), w->name, temp_name(n)};
+        const char* name = p.name.c_str();
+        const char* tmp = p.tmp.c_str();
+        (void)::unlinkat(dir, tmp, 0);  // left by an interrupted attempt
+        auto r = [&]() -> Result<void> {
+            if (s.backup)
+                if (auto st = sys::stat_at(dir, name); st) {
+                    if (S_ISDIR(st->st_mode)) return Errno{EISDIR};  // the host moved on
+                    if (auto k = keep(n, dir, name, *st, false, false); !k) return k;
+                }
+            if (auto c = create(s, dir, tmp); !c) return c;
+            // Regular files got theirs through their descriptor; a hard link has its first name's.
+            if (s.kind == StepKind::PlaceSymlink || s.kind == StepKind::PlaceNode)
+                return set_meta_at(dir, tmp, s.mode, s.uid, s.gid, s.atime_ns, s.mtime_ns);
+            return {};
+        }();
+        if (!r) {
+            (void)::unlinkat(dir, tmp, 0);
+            return Errno{r.error()};
+        }
+        fault_point();
+        return p;
+    }
+
+    // The second half, for a batch of prepared entries: their data (and the
+    // backups) on disk first, so that no rename below can reach the disk
+    // before the data it puts in place; then the renames; then each
+    // directory renamed in, once. The host has the old entry or the new one,
+    // whole, at every moment. Many entries are synced by one sync of each
+    // file system; a few by a sync of each file (a whole-file-system sync
+    // would also wait for whatever else is being written there).
+    void finish(std::vector<Placed>& batch) {
+        if (batch.empty()) return;
+        if (batch.size() >= kSyncFsFrom) {
+            sync_touched();
+        } else {
+            for (auto& p : batch)  // only regular files have data to sync (never open a device)
+                if (auto st = sys::stat_at(p.dir.get(), p.tmp.c_str()); st && S_ISREG(st->st_mode))
+                    if (auto f = sys::open_at(p.dir.get(), p.tmp.c_str(), O_RDONLY | O_NOFOLLOW)) ::fsync(f->get());
+            sync_dir(j_.backups());
+        }
+        std::vector<StepOutcome> outcomes;
+        for (auto& p : batch) {
+            StepOutcome o;
+            if (auto r = sys::rename_at(p.dir.get(), p.tmp.c_str(), p.dir.get(), p.name.c_str()); !r) {
+                (void)::unlinkat(p.dir.get(), p.tmp.c_str(), 0);
+                o = failed(r.error());
+            } else {
+                o = outcome_at(p.dir.get(), p.name.c_str());
+            }
+            outcomes.push_back(o);
+            fault_point();
+        }
+        std::vector<std::pair<dev_t, ino_t>> synced_dirs;
+        for (auto& p : batch) {
+            auto st = sys::stat_fd(p.dir.get());
+            if (!st) continue;
+            std::pair<dev_t, ino_t> id{st->st_dev, st->st_ino};
+            if (std::find(synced_dirs.begin(), synced_dirs.end(), id) != synced_dirs.end()) continue;
+            synced_dirs.push_back(id);
+            sync_dir(p.dir.get());
+        }
+        // Recorded once on disk: a record never claims a rename a power cut could undo.
+        for (size_t i = 0; i < batch.size(); ++i) j_.record(batch[i].n, outcomes[i]);
+        batch.clear();
+    }
+
+    static constexpr size_t kSyncFsFrom = 16;
+
+    // Every file system written so far, synced.
+    void sync_touched() {
+        for (auto& [dev, fd] : touched_) ::syncfs(fd.get());
+        ::syncfs(j_.backups());
+    }
+
 private:
     // Keeps the host entry dir/name as backup n, once: a retried step finds
     // the backup of its first attempt. move: the entry may leave the host.
-    Result<void> keep(size_t n, int dir, const char* name, const struct stat& st, bool move) {
+    // sync: the backup is on disk when this returns (else the caller syncs
+    // before anything replaces the entry).
+    Result<void> keep(size_t n, int dir, const char* name, const struct stat& st, bool move, bool sync = true) {
         std::string b = std::to_string(n), part = b + ".part";
         int backups = j_.backups();
         struct stat bst;
@@ -98,7 +196,7 @@ private:
                 return r;
             }
         if (::renameat(backups, part.c_str(), backups, b.c_str()) < 0) return last_errno();
-        sync_dir(backups);
+        if (sync) sync_dir(backups);
         fault_point();
         return {};
     }
@@ -130,25 +228,6 @@ private:
         if (!src) return Errno{src.error()};
         if (!dst) return Errno{dst.error()};
         return sync_user_xattrs(src->get(), dst->get());
-    }
-
-    // A new entry under a temporary name, complete and synced, then renamed
-    // over the target: the host has either the old entry or the new one.
-    Result<void> place(size_t n, const Step& s, int dir, const char* name, const char* tmp) {
-        if (s.backup)
-            if (auto st = sys::stat_at(dir, name); st) {
-                if (S_ISDIR(st->st_mode)) return Errno{EISDIR};  // the host moved on
-                if (auto r = keep(n, dir, name, *st, false); !r) return r;
-            }
-        Result<void> r = create(s, dir, tmp);
-        if (!r) return r;
-        // Regular files got theirs through their descriptor; a hard link has its first name's.
-        if (s.kind == StepKind::PlaceSymlink || s.kind == StepKind::PlaceNode)
-            if (r = set_meta_at(dir, tmp, s.mode, s.uid, s.gid, s.atime_ns, s.mtime_ns); !r) return r;
-        fault_point();
-        if (r = sys::rename_at(dir, tmp, dir, name); !r) return r;
-        fault_point();
-        return {};
     }
 
     Result<void> create(const Step& s, int dir, const char* tmp) {
@@ -187,13 +266,22 @@ private:
         if (::fchmod(fd, s.mode & 07777) < 0) return last_errno();
         struct timespec ts[2] = {sys::from_ns(s.atime_ns), sys::from_ns(s.mtime_ns)};
         if (::futimens(fd, ts) < 0) return last_errno();
-        fault_point();
-        if (::fsync(fd) < 0) return last_errno();
-        return {};
+        return {};  // synced with its batch (finish)
+    }
+
+    std::string temp_name(size_t n) const { return ".mbx-commit-" + j_.plan().id + "-" + std::to_string(n); }
+
+    // Remembers the file system of dir (a descriptor on it) for sync_touched.
+    void touched(int dir) {
+        struct stat st;
+        if (::fstat(dir, &st) < 0 || touched_.count(st.st_dev)) return;
+        int fd = ::fcntl(dir, F_DUPFD_CLOEXEC, 3);
+        if (fd >= 0) touched_.emplace(st.st_dev, UniqueFd(fd));
     }
 
     Journal& j_;
     const ApplyTarget& t_;
+    std::map<dev_t, UniqueFd> touched_;
 };
 
 }  // namespace
@@ -203,6 +291,10 @@ void apply_plan(Journal& j, const ApplyTarget& t) {
     const auto& steps = j.plan().steps;
     // Paths that did not come to be on the host: nothing below them can.
     std::vector<std::pair<std::string, int>> blocked;
+    // Entries placed under temporary names, synced and renamed together: one
+    // sync per batch instead of one per file (and per directory).
+    constexpr size_t kBatch = 256;  // each holds its directory open
+    std::vector<Placed> batch;
     for (size_t n = 0; n < steps.size(); ++n) {
         const Step& s = steps[n];
         auto done = j.outcomes().find(n);
@@ -214,11 +306,24 @@ void apply_plan(Journal& j, const ApplyTarget& t) {
         StepOutcome o;
         for (auto& [p, err] : blocked)
             if (is_below(s.path, p)) o = failed(err);
-        if (!o.err) o = a.run(n, s);
+        if (!o.err && places(s.kind)) {
+            if (s.kind == StepKind::PlaceLink) a.finish(batch);  // its first name must be in place
+            auto p = a.prepare(n, s);
+            if (p) {
+                batch.push_back(std::move(*p));
+                if (batch.size() >= kBatch) a.finish(batch);
+                continue;
+            }
+            o = failed(p.error());
+        } else if (!o.err) {
+            a.finish(batch);  // what the step may depend on is in place first
+            o = a.run(n, s);
+        }
         if (o.err && (s.kind == StepKind::MakeDir || s.kind == StepKind::Remove)) blocked.push_back({s.path, o.err});
         j.record(n, o);
         fault_point();
     }
+    a.finish(batch);
     j.mark_host_done();
     fault_point();
 }

@@ -15,8 +15,9 @@ struct ApplyTarget {
 };
 
 // Runs every step the journal has no outcome for, recording each, then
-// marks the host done. MBX_FAULT_AFTER_STEPS=N (tests) aborts the process
-// after N steps of this call, as a crash would.
+// marks the host done. New entries are made under temporary names, then
+// synced and renamed in batches (each step is on disk before its record).
+// MBX_FAULT_AT=K (tests, fault.h) kills the process at its K-th fault point.
 void apply_plan(Journal& j, const ApplyTarget& t);
 
 // Entries of the plan whose every step succeeded.
