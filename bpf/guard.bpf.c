@@ -704,6 +704,64 @@ static __always_inline bool is_loopback(unsigned short family, const unsigned ch
     return a[15] == 1;
 }
 
+/* --monitor: each address a sandbox was allowed is recorded once (per hook). */
+struct seen_key {
+    __u32 sandbox;
+    __u16 hook;
+    __u16 port;
+    __u16 family;
+    __u16 pad;
+    unsigned char addr[16];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 16384);
+    __type(key, struct seen_key);
+    __type(value, __u8);
+} monitor_seen SEC(".maps");
+
+static __always_inline int allowed(__u32 sb, struct mbx_guard_policy *p, enum mbx_guard_hook hook,
+                                   unsigned short family, const unsigned char *addr, unsigned short port)
+{
+    if (!p || !(p->flags & MBX_POLICY_MONITOR))
+        return 0;
+    struct seen_key k = {.sandbox = sb, .hook = hook, .port = port, .family = family};
+    __builtin_memcpy(k.addr, addr, 16);
+    __u8 one = 1;
+    if (bpf_map_update_elem(&monitor_seen, &k, &one, BPF_NOEXIST) != 0)
+        return 0; /* recorded before */
+    struct mbx_guard_event *e = new_event(sb, hook, 0);
+    if (e) {
+        e->family = family;
+        e->port = port;
+        __builtin_memcpy(e->addr, addr, 16);
+        bpf_ringbuf_submit(e, 0);
+    }
+    return 0;
+}
+
+/* The address and port (host order) of an IPv4 or IPv6 socket address;
+ * false for other families and short addresses. */
+static __always_inline bool read_ip(struct sockaddr *address, int addrlen, unsigned short family,
+                                    unsigned char *addr, unsigned short *port)
+{
+    __u16 p = 0;
+    if (family == AF_INET && addrlen >= (int)sizeof(struct sockaddr_in)) {
+        struct sockaddr_in *in = (struct sockaddr_in *)address;
+        bpf_probe_read_kernel(addr, 4, &in->sin_addr);
+        bpf_probe_read_kernel(&p, 2, &in->sin_port);
+    } else if (family == AF_INET6 && addrlen >= (int)sizeof(struct sockaddr_in6)) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)address;
+        bpf_probe_read_kernel(addr, 16, &in6->sin6_addr);
+        bpf_probe_read_kernel(&p, 2, &in6->sin6_port);
+    } else {
+        return false;
+    }
+    *port = bpf_ntohs(p);
+    return true;
+}
+
 /* Checks a socket address against the sandbox's network policy. */
 static __always_inline int check_address(enum mbx_guard_hook hook, struct sockaddr *address, int addrlen)
 {
@@ -725,37 +783,29 @@ static __always_inline int check_address(enum mbx_guard_hook hook, struct sockad
                 listen_rules = true;
         }
     }
-    if (p && p->net_mode == MBX_NET_HOST && !listen_rules)
+    bool host = p && p->net_mode == MBX_NET_HOST && !listen_rules;
+    if (host && p && !(p->flags & MBX_POLICY_MONITOR))
         return 0;
     unsigned char addr[16] = {};
     unsigned short port = 0;
-    if (family == AF_INET && addrlen >= (int)sizeof(struct sockaddr_in)) {
-        struct sockaddr_in *in = (struct sockaddr_in *)address;
-        bpf_probe_read_kernel(addr, 4, &in->sin_addr);
-        bpf_probe_read_kernel(&port, 2, &in->sin_port);
-    } else if (family == AF_INET6 && addrlen >= (int)sizeof(struct sockaddr_in6)) {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)address;
-        bpf_probe_read_kernel(addr, 16, &in6->sin6_addr);
-        bpf_probe_read_kernel(&port, 2, &in6->sin6_port);
-    } else if (family != AF_INET && family != AF_INET6) {
-        /* Other families (netlink, packet, ...): only with the host's network. */
+    bool ip = read_ip(address, addrlen, family, addr, &port);
+    if (host)
+        return ip ? allowed(sb, p, hook, family, addr, port) : 0;
+    /* Other families (netlink, packet, ...) and short addresses: only with the host's network. */
+    if (!ip)
         goto deny;
-    } else {
-        goto deny; /* a short address */
-    }
-    port = bpf_ntohs(port);
     if (listen_rules && p) {
         for (int i = 0; i < MBX_GUARD_MAX_NET_RULES; i++) {
             if (i >= p->n_net_rules)
                 break;
             struct mbx_guard_net_rule *r = &p->net_rules[i];
             if (r->family == MBX_NET_LISTEN_FAMILY && port >= r->port_lo && port <= r->port_hi)
-                return 0;
+                return allowed(sb, p, hook, family, addr, port);
         }
         goto deny;
     }
     if (p && p->net_mode == MBX_NET_LOOPBACK && is_loopback(family, addr))
-        return 0;
+        return allowed(sb, p, hook, family, addr, port);
     if (p && p->net_mode == MBX_NET_ALLOW) {
         for (int i = 0; i < MBX_GUARD_MAX_NET_RULES; i++) {
             if (i >= p->n_net_rules)
@@ -763,7 +813,7 @@ static __always_inline int check_address(enum mbx_guard_hook hook, struct sockad
             struct mbx_guard_net_rule *r = &p->net_rules[i];
             if (r->family == family && port >= r->port_lo && port <= r->port_hi &&
                 prefix_match(addr, r->addr, r->prefix))
-                return 0;
+                return allowed(sb, p, hook, family, addr, port);
         }
     }
 deny:;

@@ -69,6 +69,7 @@ struct mbx_guard_bind_key {
 
 #define MBX_POLICY_BINDS 1    /* it has bind roots */
 #define MBX_POLICY_COMPLAIN 2 /* denials are logged, not enforced (--guard complain) */
+#define MBX_POLICY_MONITOR 4  /* allowed addresses are logged too, once each (--monitor) */
 
 enum mbx_guard_exec_mode {
     MBX_EXEC_DENYLIST = 1,  /* some paths are denied (value MBX_EXEC_DENY) */

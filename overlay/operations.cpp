@@ -67,6 +67,66 @@ std::string child_path(Filesystem& fs, Inode& parent, const char* name) {
     return (p == "/" ? "" : p) + "/" + name;
 }
 
+// ---- mbx run --monitor (Config::access_log)
+
+// The error the current request was answered with (0: not with an error).
+// Each request is served start to end on one thread.
+thread_local int t_replied_error = 0;
+
+int reply_err(fuse_req_t req, int err) {
+    t_replied_error = err;
+    return fuse_reply_err(req, err);
+}
+
+// The kernel's __FMODE_EXEC, which it leaves in the flags of the opens that
+// execve (and the ELF loader) make.
+constexpr int kExecOpenFlag = 040;
+
+// Reports one request to the access log, if there is one, when the request
+// is done: with the error it was answered with, and the path of an entry
+// (parent + name) or of an Inode as it is then.
+class Noted {
+public:
+    Noted(fuse_req_t req, Access a, fuse_ino_t parent, const char* name) : Noted(req, a) {
+        if (log_) {
+            parent_ = fsof(req).shared(parent);
+            name_ = name;
+        }
+    }
+    Noted(fuse_req_t req, Access a, const std::shared_ptr<Inode>& in) : Noted(req, a) {
+        if (log_) inode_ = in;  // no reference taken unless monitored: opens are hot
+    }
+    ~Noted() {
+        if (!log_) return;
+        std::string path = parent_ ? child_path(*fs_, *parent_, name_.c_str()) : fs_->path_of(*inode_);
+        (*log_)(access_, path, t_replied_error, pid_);
+    }
+    Noted(const Noted&) = delete;
+    Noted& operator=(const Noted&) = delete;
+
+private:
+    Noted(fuse_req_t req, Access a) : fs_(&fsof(req)), access_(a) {
+        t_replied_error = 0;
+        if (fs_->cfg().access_log) {
+            log_ = &fs_->cfg().access_log;
+            pid_ = fuse_req_ctx(req)->pid;  // the request is gone after the reply
+        }
+    }
+    Filesystem* fs_;
+    Access access_;
+    const AccessLog* log_ = nullptr;
+    pid_t pid_ = 0;
+    std::shared_ptr<Inode> parent_, inode_;
+    std::string name_;
+};
+
+Access open_access(int flags) {
+    if (flags & kExecOpenFlag) return Access::Exec;
+    if ((flags & O_ACCMODE) == O_RDWR) return Access::ReadWrite;
+    if ((flags & O_ACCMODE) == O_WRONLY || (flags & O_TRUNC)) return Access::Write;
+    return Access::Read;
+}
+
 // The record of the host entry at `path` (= parent-upper/name): a copied-up
 // entry still standing for it remembers the original; otherwise it is the host
 // entry now.
@@ -152,12 +212,14 @@ Result<Looked> create_entry(Filesystem& fs, fuse_ino_t parent, const char* name,
 }
 
 template <typename Build>
-void make_entry(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev, Build build) {
+void make_entry(fuse_req_t req, Access a, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev,
+                Build build) {
+    Noted noted(req, a, parent, name);
     Filesystem& fs = fsof(req);
     const fuse_ctx* ctx = fuse_req_ctx(req);
     UniqueFd unused;
     auto in = create_entry(fs, parent, name, ctx->uid, ctx->gid, mode, rdev, build, unused);
-    if (!in) return (void)fuse_reply_err(req, in.error());
+    if (!in) return (void)reply_err(req, in.error());
     reply_entry(req, fs, *in);
 }
 
@@ -215,9 +277,12 @@ void op_init(void* userdata, fuse_conn_info* conn) {
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     Filesystem& fs = fsof(req);
-    if (std::strlen(name) > NAME_MAX) return (void)fuse_reply_err(req, ENAMETOOLONG);
+    if (std::strlen(name) > NAME_MAX) return (void)reply_err(req, ENAMETOOLONG);
     auto in = fs.lookup(fs.shared(parent), name);
     if (!in && in.error() == ENOENT) {
+        if (fs.cfg().access_log)
+            fs.cfg().access_log(Access::Missing, child_path(fs, *fs.inode(parent), name), ENOENT,
+                                fuse_req_ctx(req)->pid);
         // The kernel may remember the absence too (compilers and shells look
         // for many files that are not there); entries made through the view
         // replace such a record at once.
@@ -226,7 +291,7 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
         e.entry_timeout = fs.cfg().entry_timeout;
         return (void)fuse_reply_entry(req, &e);
     }
-    if (!in) return (void)fuse_reply_err(req, in.error());
+    if (!in) return (void)reply_err(req, in.error());
     reply_entry(req, fs, *in);
 }
 
@@ -246,17 +311,18 @@ void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
     Filesystem& fs = fsof(req);
     auto st = fs.attr(*fs.inode(ino));
-    if (!st) return (void)fuse_reply_err(req, st.error());
+    if (!st) return (void)reply_err(req, st.error());
     fuse_reply_attr(req, &*st, fs.cfg().entry_timeout);
 }
 
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fuse_file_info* fi) {
     Filesystem& fs = fsof(req);
     auto in = fs.shared(ino);
+    Noted noted(req, Access::Setattr, in);
     bool truncate_all = (valid & FUSE_SET_ATTR_SIZE) && attr->st_size == 0;
-    if (auto r = fs.copy_up(in, !truncate_all); !r) return (void)fuse_reply_err(req, r.error());
+    if (auto r = fs.copy_up(in, !truncate_all); !r) return (void)reply_err(req, r.error());
     auto f = fs.fds(*in);
-    if (!f) return (void)fuse_reply_err(req, f.error());
+    if (!f) return (void)reply_err(req, f.error());
     int ufd = f->u();
     mode_t type;
     {
@@ -267,13 +333,13 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
             if (valid & FUSE_SET_ATTR_MODE) o.mode = (o.mode & S_IFMT) | (attr->st_mode & 07777);
             if (valid & FUSE_SET_ATTR_UID) o.uid = attr->st_uid;
             if (valid & FUSE_SET_ATTR_GID) o.gid = attr->st_gid;
-            if (auto r = fs.write_override(*in, ufd, o); !r) return (void)fuse_reply_err(req, r.error());
+            if (auto r = fs.write_override(*in, ufd, o); !r) return (void)reply_err(req, r.error());
             if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
                 if (auto r = sys::set_xattr(ufd, layer::kChownXattr, "y"); !r)
-                    return (void)fuse_reply_err(req, r.error());
+                    return (void)reply_err(req, r.error());
             if ((valid & FUSE_SET_ATTR_MODE) &&
                 ::chmod(sys::fd_path(ufd).c_str(), layer_mode(S_ISDIR(o.mode) ? o.mode : (S_IFREG | (o.mode & 0777)))) < 0)
-                return (void)fuse_reply_err(req, errno);
+                return (void)reply_err(req, errno);
         }
         // Symlinks carry no owner record; their mode is fixed and owner
         // changes are accepted and not kept (see mbx-layer(5)).
@@ -284,10 +350,10 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
             r = ::ftruncate(fh(fi).fd.get(), attr->st_size);
         } else {
             auto fd = sys::reopen(ufd, O_WRONLY);
-            if (!fd) return (void)fuse_reply_err(req, fd.error());
+            if (!fd) return (void)reply_err(req, fd.error());
             r = ::ftruncate(fd->get(), attr->st_size);
         }
-        if (r < 0) return (void)fuse_reply_err(req, errno);
+        if (r < 0) return (void)reply_err(req, errno);
     }
     if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
         struct timespec ts[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
@@ -298,7 +364,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
         int r;
         if (fi && !S_ISLNK(type)) r = ::futimens(fh(fi).fd.get(), ts);
         else r = ::utimensat(AT_FDCWD, sys::fd_path(ufd).c_str(), ts, 0);
-        if (r < 0) return (void)fuse_reply_err(req, errno);
+        if (r < 0) return (void)reply_err(req, errno);
     }
     op_getattr(req, ino, fi);
 }
@@ -306,9 +372,9 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
     Filesystem& fs = fsof(req);
     auto f = fs.fds(*fs.inode(ino));
-    if (!f) return (void)fuse_reply_err(req, f.error());
+    if (!f) return (void)reply_err(req, f.error());
     auto t = sys::readlink_fd(f->top());
-    if (!t) return (void)fuse_reply_err(req, t.error());
+    if (!t) return (void)reply_err(req, t.error());
     fuse_reply_readlink(req, t->c_str());
 }
 
@@ -331,14 +397,14 @@ Result<void> make_file(Filesystem& fs, const char* tmp, UniqueFd* keep, int flag
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
     Filesystem& fs = fsof(req);
     // Devices, FIFOs and sockets are empty layer files whose type is in the owner record.
-    make_entry(req, parent, name, mode, rdev, [&](const char* tmp, UniqueFd&) {
+    make_entry(req, Access::Mknod, parent, name, mode, rdev, [&](const char* tmp, UniqueFd&) {
         return make_file(fs, tmp, nullptr, O_WRONLY);
     });
 }
 
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
     Filesystem& fs = fsof(req);
-    make_entry(req, parent, name, S_IFDIR | (mode & 07777), 0, [&](const char* tmp, UniqueFd&) -> Result<void> {
+    make_entry(req, Access::Mkdir, parent, name, S_IFDIR | (mode & 07777), 0, [&](const char* tmp, UniqueFd&) -> Result<void> {
         if (::mkdirat(fs.work(), tmp, 0700) < 0) return last_errno();
         return {};
     });
@@ -346,13 +412,14 @@ void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) 
 
 void op_symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
     Filesystem& fs = fsof(req);
-    make_entry(req, parent, name, S_IFLNK | 0777, 0, [&](const char* tmp, UniqueFd&) -> Result<void> {
+    make_entry(req, Access::Symlink, parent, name, S_IFLNK | 0777, 0, [&](const char* tmp, UniqueFd&) -> Result<void> {
         if (::symlinkat(link, fs.work(), tmp) < 0) return last_errno();
         return {};
     });
 }
 
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+    Noted noted(req, Access::Create, parent, name);
     Filesystem& fs = fsof(req);
     int extra = backing_flags(fs, fi->flags) & (O_APPEND | O_DIRECT | O_SYNC | O_DSYNC | O_NOATIME);
     const fuse_ctx* ctx = fuse_req_ctx(req);
@@ -360,42 +427,44 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     auto in = create_entry(fs, parent, name, ctx->uid, ctx->gid, S_IFREG | (mode & 07777), 0,
                            [&](const char* tmp, UniqueFd& keep) { return make_file(fs, tmp, &keep, O_RDWR | extra); },
                            fd);
-    if (!in) return (void)fuse_reply_err(req, in.error());
+    if (!in) return (void)reply_err(req, in.error());
     fuse_entry_param e = entry_of(fs, *in);
     fi->fh = reinterpret_cast<uint64_t>(new FileHandle{std::move(fd)});
     if (fuse_reply_create(req, &e, fi) != 0) delete reinterpret_cast<FileHandle*>(fi->fh);
 }
 
 void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+    Noted noted(req, Access::Link, newparent, newname);
     Filesystem& fs = fsof(req);
     auto in = fs.shared(ino);
     auto np = fs.shared(newparent);
     auto res = fs.resolve(*np, newname);
-    if (!res) return (void)fuse_reply_err(req, res.error());
-    if (res->exists()) return (void)fuse_reply_err(req, EEXIST);
-    if (auto r = fs.copy_up(in); !r) return (void)fuse_reply_err(req, r.error());
-    if (auto r = fs.copy_up(np); !r) return (void)fuse_reply_err(req, r.error());
+    if (!res) return (void)reply_err(req, res.error());
+    if (res->exists()) return (void)reply_err(req, EEXIST);
+    if (auto r = fs.copy_up(in); !r) return (void)reply_err(req, r.error());
+    if (auto r = fs.copy_up(np); !r) return (void)reply_err(req, r.error());
     auto f = fs.fds(*in);
-    if (!f) return (void)fuse_reply_err(req, f.error());
+    if (!f) return (void)reply_err(req, f.error());
     auto npf = fs.fds(*np);
-    if (!npf) return (void)fuse_reply_err(req, npf.error());
+    if (!npf) return (void)reply_err(req, npf.error());
     std::string tmp = fs.temp_name();
     if (::linkat(AT_FDCWD, sys::fd_path(f->u()).c_str(), fs.work(), tmp.c_str(), AT_SYMLINK_FOLLOW) < 0)
-        return (void)fuse_reply_err(req, errno);
+        return (void)reply_err(req, errno);
     if (auto r = fs.install(tmp.c_str(), npf->u(), newname, res->whiteout); !r) {
         ::unlinkat(fs.work(), tmp.c_str(), 0);
-        return (void)fuse_reply_err(req, r.error());
+        return (void)reply_err(req, r.error());
     }
     auto st = fs.attr(*in);
-    if (!st) return (void)fuse_reply_err(req, st.error());
+    if (!st) return (void)reply_err(req, st.error());
     fs.table().add_lookup(in.get());
     reply_entry(req, fs, Looked{in, *st});
 }
 
 void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    Noted noted(req, Access::Unlink, parent, name);
     Filesystem& fs = fsof(req);
     auto rm = prepare_removal(fs, parent, name);
-    if (!rm) return (void)fuse_reply_err(req, rm.error());
+    if (!rm) return (void)reply_err(req, rm.error());
     const Resolved* res = &rm->res;
     int pupper = rm->pf.u();
     // An open file stays usable after its name goes.
@@ -406,13 +475,14 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
                             res->upper_exists);
     else if (::unlinkat(pupper, name, 0) < 0)
         r = last_errno();
-    fuse_reply_err(req, r.error());
+    reply_err(req, r.error());
 }
 
 void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    Noted noted(req, Access::Rmdir, parent, name);
     Filesystem& fs = fsof(req);
     auto rm = prepare_removal(fs, parent, name);
-    if (!rm) return (void)fuse_reply_err(req, rm.error());
+    if (!rm) return (void)reply_err(req, rm.error());
     const Resolved* res = &rm->res;
     int pupper = rm->pf.u();
     int plower;
@@ -423,27 +493,27 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
     UniqueFd cu, cl;
     if (res->upper_exists) {
         auto fd = sys::open_path(pupper, name);
-        if (!fd) return (void)fuse_reply_err(req, fd.error());
+        if (!fd) return (void)reply_err(req, fd.error());
         cu = std::move(*fd);
     }
     if (res->lower_exists && plower >= 0 && S_ISDIR(res->lower_st.st_mode)) {
         auto fd = sys::open_path(plower, name);
-        if (!fd) return (void)fuse_reply_err(req, fd.error());
+        if (!fd) return (void)reply_err(req, fd.error());
         cl = std::move(*fd);
     }
     bool opaque = cu && layer::is_opaque(cu.get());
     if (auto r = fs.check_empty(cu ? cu.get() : -1, cl ? cl.get() : -1, opaque); !r)
-        return (void)fuse_reply_err(req, r.error());
+        return (void)reply_err(req, r.error());
     Result<void> r;
     if (res->upper_exists) {
         fs.pin_upper_entry(pupper, name);
-        if (auto c = fs.clear_whiteouts(cu.get()); !c) return (void)fuse_reply_err(req, c.error());
+        if (auto c = fs.clear_whiteouts(cu.get()); !c) return (void)reply_err(req, c.error());
         if (res->lower_exists) {
             // Swap the emptied directory for a whiteout in one step.
             layer::Origin origin = origin_of(fs, pupper, name, *res, child_path(fs, *rm->parent, name));
             std::string tmp = fs.temp_name();
             auto fd = sys::open_at(fs.work(), tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0600);
-            if (!fd) return (void)fuse_reply_err(req, fd.error());
+            if (!fd) return (void)reply_err(req, fd.error());
             r = sys::set_xattr(fd->get(), layer::kWhiteoutXattr, "y");
             if (r) r = sys::set_xattr(fd->get(), layer::kOriginXattr, layer::format_origin(origin));
             if (r) r = sys::rename_at(fs.work(), tmp.c_str(), pupper, name, RENAME_EXCHANGE);
@@ -455,7 +525,7 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
     } else {
         r = fs.put_whiteout(pupper, name, origin_of(fs, pupper, name, *res, child_path(fs, *rm->parent, name)), false);
     }
-    fuse_reply_err(req, r.error());
+    reply_err(req, r.error());
 }
 
 void set_place(Inode& in, const std::shared_ptr<Inode>& parent, const char* name) {
@@ -473,27 +543,30 @@ Result<void> copy_up_for_rename(Filesystem& fs, const std::shared_ptr<Inode>& in
 
 void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
                const char* newname, unsigned flags) {
+    // Both ends, as named before the move (destroyed in reverse: from, then to).
+    Noted to(req, Access::RenameTo, newparent, newname);
+    Noted from(req, Access::RenameFrom, parent, name);
     Filesystem& fs = fsof(req);
-    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return (void)fuse_reply_err(req, EINVAL);
-    if (std::strlen(newname) > NAME_MAX) return (void)fuse_reply_err(req, ENAMETOOLONG);
+    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return (void)reply_err(req, EINVAL);
+    if (std::strlen(newname) > NAME_MAX) return (void)reply_err(req, ENAMETOOLONG);
     auto p = fs.shared(parent);
     auto np = fs.shared(newparent);
     auto src = fs.resolve(*p, name);
-    if (!src) return (void)fuse_reply_err(req, src.error());
-    if (!src->exists()) return (void)fuse_reply_err(req, ENOENT);
+    if (!src) return (void)reply_err(req, src.error());
+    if (!src->exists()) return (void)reply_err(req, ENOENT);
     auto dst = fs.resolve(*np, newname);
-    if (!dst) return (void)fuse_reply_err(req, dst.error());
-    if ((flags & RENAME_NOREPLACE) && dst->exists()) return (void)fuse_reply_err(req, EEXIST);
-    if ((flags & RENAME_EXCHANGE) && !dst->exists()) return (void)fuse_reply_err(req, ENOENT);
+    if (!dst) return (void)reply_err(req, dst.error());
+    if ((flags & RENAME_NOREPLACE) && dst->exists()) return (void)reply_err(req, EEXIST);
+    if ((flags & RENAME_EXCHANGE) && !dst->exists()) return (void)reply_err(req, ENOENT);
 
     auto s = fs.lookup(p, name);
-    if (!s) return (void)fuse_reply_err(req, s.error());
+    if (!s) return (void)reply_err(req, s.error());
     std::shared_ptr<Inode> sin = s->inode;
     std::shared_ptr<Inode> din;
     auto done = [&](int err) {
         fs.table().forget(sin.get(), 1);
         if (din) fs.table().forget(din.get(), 1);
-        fuse_reply_err(req, err);
+        reply_err(req, err);
     };
     if (auto r = fs.copy_up(p); !r) return done(r.error());
     if (auto r = fs.copy_up(np); !r) return done(r.error());
@@ -573,13 +646,14 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     Filesystem& fs = fsof(req);
     auto in = fs.shared(ino);
+    Noted noted(req, open_access(fi->flags), in);
     bool writes = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
     if (writes)
-        if (auto r = fs.copy_up(in, !(fi->flags & O_TRUNC)); !r) return (void)fuse_reply_err(req, r.error());
+        if (auto r = fs.copy_up(in, !(fi->flags & O_TRUNC)); !r) return (void)reply_err(req, r.error());
     auto f = fs.fds(*in);
-    if (!f) return (void)fuse_reply_err(req, f.error());
+    if (!f) return (void)reply_err(req, f.error());
     auto fd = sys::reopen(f->top(), backing_flags(fs, fi->flags) & ~(O_CREAT | O_EXCL | O_NOCTTY));
-    if (!fd) return (void)fuse_reply_err(req, fd.error());
+    if (!fd) return (void)reply_err(req, fd.error());
     fi->fh = reinterpret_cast<uint64_t>(new FileHandle{std::move(*fd)});
     // The page cache stays valid across opens: every change made inside
     // passes through it, and host changes show in size or mtime (AUTO_INVAL_DATA).
@@ -601,22 +675,22 @@ void op_write_buf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in_buf, off_t off, fu
     out.buf[0].fd = fh(fi).fd.get();
     out.buf[0].pos = off;
     ssize_t n = fuse_buf_copy(&out, in_buf, static_cast<fuse_buf_copy_flags>(0));
-    if (n < 0) return (void)fuse_reply_err(req, static_cast<int>(-n));
+    if (n < 0) return (void)reply_err(req, static_cast<int>(-n));
     fuse_reply_write(req, static_cast<size_t>(n));
 }
 
 void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     // ENOSYS once, and the kernel sends no more flushes: a round trip saved
     // on every close. (Written data still reaches us before close returns.)
-    if (!fsof(req).flush_on_close()) return (void)fuse_reply_err(req, ENOSYS);
+    if (!fsof(req).flush_on_close()) return (void)reply_err(req, ENOSYS);
     // close() of a duplicate reports delayed write errors, as close(2) would.
     int r = ::close(::dup(fh(fi).fd.get()));
-    fuse_reply_err(req, r < 0 ? errno : 0);
+    reply_err(req, r < 0 ? errno : 0);
 }
 
 void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     delete reinterpret_cast<FileHandle*>(fi->fh);
-    fuse_reply_err(req, 0);
+    reply_err(req, 0);
 }
 
 void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
@@ -629,21 +703,21 @@ void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) 
     // that a stat after fsync sees it; attributes only, which needs none of
     // the locks the waiting fsync holds.
     if (r == 0 && fs.cfg().writeback && fs.session) fuse_lowlevel_notify_inval_inode(fs.session, ino, -1, 0);
-    fuse_reply_err(req, err);
+    reply_err(req, err);
 }
 
 void op_fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fuse_file_info* fi) {
     int r = ::fallocate(fh(fi).fd.get(), mode, off, len);
-    fuse_reply_err(req, r < 0 ? errno : 0);
+    reply_err(req, r < 0 ? errno : 0);
 }
 
 void op_lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
     // The backing file lacks what the writeback cache still holds, so its
     // holes are not the file's: ENOSYS makes the kernel answer from its own
     // size, the whole file being data (never a hole where data is).
-    if (fsof(req).cfg().writeback) return (void)fuse_reply_err(req, ENOSYS);
+    if (fsof(req).cfg().writeback) return (void)reply_err(req, ENOSYS);
     off_t r = ::lseek(fh(fi).fd.get(), off, whence);
-    if (r < 0) return (void)fuse_reply_err(req, errno);
+    if (r < 0) return (void)reply_err(req, errno);
     fuse_reply_lseek(req, r);
 }
 
@@ -671,7 +745,7 @@ void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
     // A listing is merged once per open handle (and again on rewinddir).
     if (off == 0 || !d.loaded) {
         auto l = fs.list(*dir);
-        if (!l) return (void)fuse_reply_err(req, l.error());
+        if (!l) return (void)reply_err(req, l.error());
         d.entries = std::move(*l);
         d.loaded = true;
     }
@@ -734,23 +808,23 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
 
 void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     delete reinterpret_cast<DirHandle*>(fi->fh);
-    fuse_reply_err(req, 0);
+    reply_err(req, 0);
 }
 
 void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
     Filesystem& fs = fsof(req);
     auto f = fs.fds(*fs.inode(ino));
-    if (!f) return (void)fuse_reply_err(req, f.error());
-    if (!f->upper) return (void)fuse_reply_err(req, 0);  // nothing of it is in the layer
+    if (!f) return (void)reply_err(req, f.error());
+    if (!f->upper) return (void)reply_err(req, 0);  // nothing of it is in the layer
     auto fd = sys::reopen(f->u(), O_RDONLY | O_DIRECTORY);
-    if (!fd) return (void)fuse_reply_err(req, fd.error());
-    fuse_reply_err(req, ::fsync(fd->get()) < 0 ? errno : 0);
+    if (!fd) return (void)reply_err(req, fd.error());
+    reply_err(req, ::fsync(fd->get()) < 0 ? errno : 0);
 }
 
 void op_statfs(fuse_req_t req, fuse_ino_t) {
     // Writes land in the layer, so its filesystem is the one that fills up.
     struct statvfs sv;
-    if (::fstatvfs(fsof(req).cfg().upper_root.get(), &sv) < 0) return (void)fuse_reply_err(req, errno);
+    if (::fstatvfs(fsof(req).cfg().upper_root.get(), &sv) < 0) return (void)reply_err(req, errno);
     fuse_reply_statfs(req, &sv);
 }
 
@@ -758,25 +832,25 @@ void op_statfs(fuse_req_t req, fuse_ino_t) {
 // directory, because the kernel refuses mknod of devices to any user namespace
 // (CAP_MKNOD is checked in the initial one). See launcher/mknod emulation.
 void mknod_request(fuse_req_t req, fuse_ino_t dir, const char* value, size_t size) {
-    if (fuse_req_ctx(req)->uid != 0) return (void)fuse_reply_err(req, EPERM);
+    if (fuse_req_ctx(req)->uid != 0) return (void)reply_err(req, EPERM);
     std::string v(value, size);
     unsigned long mode, rdev;
     int consumed = 0;
     if (std::sscanf(v.c_str(), "%lo %lu %n", &mode, &rdev, &consumed) < 2 || consumed <= 0 ||
         static_cast<size_t>(consumed) >= v.size())
-        return (void)fuse_reply_err(req, EINVAL);
+        return (void)reply_err(req, EINVAL);
     std::string name = v.substr(consumed);
     if (name.find('/') != std::string::npos || name == "." || name == "..")
-        return (void)fuse_reply_err(req, EINVAL);
-    if (!S_ISCHR(mode) && !S_ISBLK(mode)) return (void)fuse_reply_err(req, EINVAL);
+        return (void)reply_err(req, EINVAL);
+    if (!S_ISCHR(mode) && !S_ISBLK(mode)) return (void)reply_err(req, EINVAL);
     Filesystem& fs = fsof(req);
     UniqueFd unused;
     auto in = create_entry(fs, dir, name.c_str(), 0, fuse_req_ctx(req)->gid, static_cast<mode_t>(mode),
                            static_cast<dev_t>(rdev),
                            [&](const char* tmp, UniqueFd&) { return make_file(fs, tmp, nullptr, O_WRONLY); }, unused);
-    if (!in) return (void)fuse_reply_err(req, in.error());
+    if (!in) return (void)reply_err(req, in.error());
     fs.table().forget(in->inode.get(), 1);  // no entry goes to the kernel with this reply
-    fuse_reply_err(req, 0);
+    reply_err(req, 0);
     // The kernel may remember the name as absent. (After the reply: the
     // kernel holds the directory's lock until the setxattr returns.)
     if (fs.session) fuse_lowlevel_notify_inval_entry(fs.session, dir, name.c_str(), name.size());
@@ -788,16 +862,17 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* v
     auto in = fs.shared(ino);
     if (std::strcmp(name, layer::kMknodXattr) == 0 && S_ISDIR(in->type))
         return mknod_request(req, ino, value, size);
-    if (layer::is_internal_xattr(name)) return (void)fuse_reply_err(req, EPERM);
-    if (auto r = fs.copy_up(in); !r) return (void)fuse_reply_err(req, r.error());
+    if (layer::is_internal_xattr(name)) return (void)reply_err(req, EPERM);
+    Noted noted(req, Access::Xattr, in);
+    if (auto r = fs.copy_up(in); !r) return (void)reply_err(req, r.error());
     auto f = fs.fds(*in);
-    if (!f) return (void)fuse_reply_err(req, f.error());
+    if (!f) return (void)reply_err(req, f.error());
     if (std::strcmp(name, kFileCapsXattr) == 0) {
         std::lock_guard lock(in->mu);
         in->no_file_caps = false;  // before the call: a reader racing it asks the file
     }
     auto r = sys::set_xattr(f->u(), name, std::string_view(value, size), flags);
-    fuse_reply_err(req, r.error());
+    reply_err(req, r.error());
 }
 
 // Whether getxattr(name) is known to find nothing without asking the layer.
@@ -809,21 +884,21 @@ bool known_absent(Inode& in, const char* name) {
 
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
     Filesystem& fs = fsof(req);
-    if (layer::is_internal_xattr(name) || known_absent(*fs.inode(ino), name)) return (void)fuse_reply_err(req, ENODATA);
+    if (layer::is_internal_xattr(name) || known_absent(*fs.inode(ino), name)) return (void)reply_err(req, ENODATA);
     auto f = fs.fds(*fs.inode(ino));
-    if (!f) return (void)fuse_reply_err(req, f.error());
+    if (!f) return (void)reply_err(req, f.error());
     int fd = f->top();
     auto v = sys::get_xattr(fd, name);
-    if (!v) return (void)fuse_reply_err(req, v.error());
+    if (!v) return (void)reply_err(req, v.error());
     if (size == 0) return (void)fuse_reply_xattr(req, v->size());
-    if (v->size() > size) return (void)fuse_reply_err(req, ERANGE);
+    if (v->size() > size) return (void)reply_err(req, ERANGE);
     fuse_reply_buf(req, v->data(), v->size());
 }
 
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
     Filesystem& fs = fsof(req);
     auto f = fs.fds(*fs.inode(ino));
-    if (!f) return (void)fuse_reply_err(req, f.error());
+    if (!f) return (void)reply_err(req, f.error());
     int fd = f->top();
     auto names = sys::list_xattr(fd);
     std::string out;
@@ -831,22 +906,23 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
         for (auto& n : *names)
             if (!layer::is_internal_xattr(n)) out.append(n).push_back('\0');
     } else if (names.error() != ENOTSUP && names.error() != EPERM) {
-        return (void)fuse_reply_err(req, names.error());
+        return (void)reply_err(req, names.error());
     }
     if (size == 0) return (void)fuse_reply_xattr(req, out.size());
-    if (out.size() > size) return (void)fuse_reply_err(req, ERANGE);
+    if (out.size() > size) return (void)reply_err(req, ERANGE);
     fuse_reply_buf(req, out.data(), out.size());
 }
 
 void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
     Filesystem& fs = fsof(req);
-    if (layer::is_internal_xattr(name)) return (void)fuse_reply_err(req, ENODATA);
+    if (layer::is_internal_xattr(name)) return (void)reply_err(req, ENODATA);
     auto in = fs.shared(ino);
-    if (auto r = fs.copy_up(in); !r) return (void)fuse_reply_err(req, r.error());
+    Noted noted(req, Access::Xattr, in);
+    if (auto r = fs.copy_up(in); !r) return (void)reply_err(req, r.error());
     auto f = fs.fds(*in);
-    if (!f) return (void)fuse_reply_err(req, f.error());
+    if (!f) return (void)reply_err(req, f.error());
     auto r = sys::remove_xattr(f->u(), name);
-    fuse_reply_err(req, r.error());
+    reply_err(req, r.error());
 }
 
 const fuse_lowlevel_ops kOps = [] {

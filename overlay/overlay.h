@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "overlay/access_log.h"
 #include "overlay/sys/unique_fd.h"
 
 namespace mbx::overlay {
@@ -57,6 +58,9 @@ struct Config {
     unsigned max_threads = 8;
     // O_PATH handles the Inodes may keep open; the rest are re-opened on use.
     size_t fd_budget = 4096;
+    // mbx run --monitor: every request that reached the server, reported
+    // here (empty: nothing is reported, and nothing is paid for it).
+    AccessLog access_log;
 };
 
 class Filesystem;

@@ -280,6 +280,12 @@ void Guard::enroll(int pidfd, const GuardPolicy& policy) {
     enroll_as(pidfd, static_cast<uint32_t>(*pid), policy);
 }
 
+void Guard::update_net(int pidfd, const GuardPolicy& old, const GuardPolicy& now) {
+    auto id = mark_of(pidfd);
+    if (!id) throw UserError("guard: the sandbox is not confined (gone?)");
+    change_policy(*id, old, now);
+}
+
 bool Guard::is_marked(int pidfd) {
     mbx_guard_mark m{};
     return bpf_map__lookup_elem(skel_->maps.marks, &pidfd, sizeof pidfd, &m, sizeof m, 0) == 0;
@@ -353,6 +359,7 @@ void Guard::set_policy(uint32_t id, const GuardPolicy& policy) {
             fail("exec rules");
     }
     if (policy.complain) p.flags |= MBX_POLICY_COMPLAIN;
+    if (policy.monitor) p.flags |= MBX_POLICY_MONITOR;
     if (!policy.exec.allow.empty()) p.exec_mode |= MBX_EXEC_ALLOWLIST;
     if (!policy.exec.deny.empty()) p.exec_mode |= MBX_EXEC_DENYLIST;
     if (policy.exec.has_dir_rules()) p.exec_mode |= MBX_EXEC_DIR_RULES;
@@ -388,6 +395,7 @@ uint32_t Guard::max_sandbox_id() { return 0; }
 Guard::~Guard() = default;
 
 void Guard::enroll(int, const GuardPolicy&) {}
+void Guard::update_net(int, const GuardPolicy&, const GuardPolicy&) {}
 void Guard::enroll_as(int, uint32_t, const GuardPolicy&) {}
 void Guard::set_policy(uint32_t, const GuardPolicy&) {}
 void Guard::change_policy(uint32_t, const GuardPolicy&, const GuardPolicy&) {}

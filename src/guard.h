@@ -41,6 +41,8 @@ struct GuardPolicy {
     ExecPolicy exec;
     // --guard complain: every would-be denial is logged, none is enforced.
     bool complain = false;
+    // --monitor: the network addresses it may use are recorded too.
+    bool monitor = false;
 };
 
 // One audit record or denial, as a JSON line of the session's log (see
@@ -57,6 +59,10 @@ public:
     // Confines the process behind pidfd (and every task it creates from now
     // on) under policy; throws UserError saying why not.
     virtual void enroll(int pidfd, const GuardPolicy& policy) = 0;
+    // Puts now's network rules in force for the sandbox behind pidfd while
+    // it runs (old: its policy so far; the rest of now is old's); throws
+    // UserError saying why not.
+    virtual void update_net(int pidfd, const GuardPolicy& old, const GuardPolicy& now) = 0;
     // Delivers the sandbox's events to sink, from a thread of its own, until
     // stop_events() (which drains what is left).
     virtual void start_events(GuardEventSink sink) = 0;
@@ -85,6 +91,7 @@ public:
     bool enforcing() const override { return enforcing_; }
     // As sandbox id = the pidfd's pid (one sandbox per mbx run).
     void enroll(int pidfd, const GuardPolicy& policy) override;
+    void update_net(int pidfd, const GuardPolicy& old, const GuardPolicy& now) override;
     // As sandbox id (mbx-guardd numbers them).
     void enroll_as(int pidfd, uint32_t id, const GuardPolicy& policy);
     // Replaces sandbox id's policy (old: what it was): live, no restart.

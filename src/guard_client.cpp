@@ -47,6 +47,12 @@ void GuardClient::enroll(int pidfd, const GuardPolicy& policy) {
     if (sink_) read_events();
 }
 
+void GuardClient::update_net(int pidfd, const GuardPolicy&, const GuardPolicy& now) {
+    PolicyChange change;
+    change.net = now.net;
+    connect(guard_socket_path())->request(encode_policy_change(change), pidfd);
+}
+
 void GuardClient::start_events(GuardEventSink sink) {
     sink_ = std::move(sink);
     if (enrolled_) read_events();

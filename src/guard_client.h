@@ -25,6 +25,9 @@ public:
     // line is "ok".
     std::string request(const std::string& msg, int pidfd);
     void enroll(int pidfd, const GuardPolicy& policy) override;
+    // Over a connection of its own (this one carries the sandbox's records);
+    // the daemon keeps the listen rules as enrolled.
+    void update_net(int pidfd, const GuardPolicy& old, const GuardPolicy& now) override;
     void start_events(GuardEventSink sink) override;
     // Waits (5 s at most) for the daemon to say the sandbox has ended.
     void stop_events() override;

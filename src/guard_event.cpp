@@ -133,8 +133,15 @@ std::string event_text(const std::string& line) {
     std::strftime(when, sizeof when, "%H:%M:%S", &tm);
     if (j.value("hook", "") == "guard")
         return std::string(when) + " guard: " + j.value("mechanism", "?") + " (" + j.value("detail", "") + ")";
+    if (j.value("hook", "") == "monitor") {
+        std::string rec;
+        if (j.contains("recorded") && j["recorded"].is_array())
+            for (auto& r : j["recorded"]) rec += (rec.empty() ? "" : ", ") + (r.is_string() ? r.get<std::string>() : "?");
+        return std::string(when) + " monitor: recording " + rec + "; not recorded: " + j.value("not_recorded", "-");
+    }
     const char* verdict = !j.value("denied", false) ? "" : j.value("complain", false) ? "would deny " : "denied ";
     std::string out = std::string(when) + " " + verdict + j.value("hook", "?");
+    if (j.contains("access")) out += " " + j.value("access", "");
     if (j.contains("argv") && j["argv"].is_array()) {
         for (auto& a : j["argv"]) out += " " + quote_path(a.is_string() ? a.get<std::string>() : "?");
     } else if (j.contains("path")) {
@@ -143,7 +150,9 @@ std::string event_text(const std::string& line) {
         out += " " + j.value("address", "");
     }
     if (j.contains("target_pid")) out += " pid " + std::to_string(j.value("target_pid", 0));
-    out += " (pid " + std::to_string(j.value("pid", 0)) + " " + quote_path(j.value("comm", "")) + ")";
+    if (j.value("result", "ok") != "ok") out += ": " + j.value("result", "");
+    std::string comm = j.value("comm", "");
+    out += " (pid " + std::to_string(j.value("pid", 0)) + (comm.empty() ? "" : " " + quote_path(comm)) + ")";
     return out;
 }
 

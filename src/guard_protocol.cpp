@@ -98,6 +98,7 @@ std::string encode_enroll(const GuardPolicy& p) {
     for (auto& d : p.exec.deny) r += "exec-deny " + hex(d) + "\n";
     for (auto& i : p.exec.interpreters) r += "exec-interpreter " + hex(i) + "\n";
     if (p.complain) r += "complain\n";
+    if (p.monitor) r += "monitor\n";
     return r;
 }
 
@@ -168,6 +169,8 @@ GuardPolicy decode_enroll(const std::string& request) {
             have_net = true;
         } else if (key == "complain" && rest.empty()) {
             p.complain = true;
+        } else if (key == "monitor" && rest.empty()) {
+            p.monitor = true;
         } else if (key == "listen") {
             if (listen.size() >= MBX_GUARD_MAX_NET_RULES) throw UserError("too many listen lines");
             listen.push_back(rest);

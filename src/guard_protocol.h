@@ -15,6 +15,7 @@
 //   exec-interpreter HEX-PATH  (repeatable: may not run on a socket; the
 //                          reverse-shell rule, kept when the lists change)
 //   complain               (optional: log would-be denials, enforce none)
+//   monitor                (optional: also record every connect, bind and sendto it may make)
 //
 // A running sandbox's policy is changed by its user with (pidfd: its first
 // process, as for enroll; the lines given replace the current ones):

@@ -35,8 +35,11 @@
 #include "src/guard_protocol.h"
 #include "src/id_map.h"
 #include "src/landlock.h"
+#include "src/monitor_log.h"
+#include "src/net_refresh.h"
 #include "src/pidfd.h"
 #include "src/policy_command.h"
+#include "src/run_policy.h"
 #include "src/sandbox.h"
 #include "src/summary.h"
 
@@ -110,7 +113,8 @@ void reclaim_terminal() {
 // Confines the sandbox's init (it waits for this before running the command)
 // with policy and the writable file systems it reports; kills it if that
 // fails. Returns false if the sandbox could not be confined (it is killed then).
-bool enroll_sandbox(GuardLink& guard, int sock, pid_t child, GuardPolicy policy) {
+// policy: completed with the sandbox's file systems and stdio, as enrolled.
+bool enroll_sandbox(GuardLink& guard, int sock, pid_t child, GuardPolicy& policy) {
     std::string msg;
     // The init reports once its mounts are made; a stuck one must not hang mbx.
     struct timeval tv{60, 0};
@@ -192,6 +196,8 @@ struct GuardChoice {
     std::optional<std::vector<uint16_t>> tcp_ports;  // the fallback's --net allow=
     std::optional<std::vector<uint16_t>> bind_ports;  // the fallback's net.listen
     int landlock_abi = 0;
+    std::string mechanism;  // for the log: "bpf lsm", "landlock+seccomp", "bpf tracing", "none"
+    bool complain = false;  // the BPF LSM guard logs what it would deny, denying nothing
 };
 
 GuardChoice choose_guard(const RunOptions& opt, const NetPolicy& net, ExecPolicy& exec) {
@@ -199,6 +205,41 @@ GuardChoice choose_guard(const RunOptions& opt, const NetPolicy& net, ExecPolicy
     g.landlock_abi = landlock_abi();
     bool root = ::geteuid() == 0;
     auto through_daemon = [] { return GuardClient::connect(guard_socket_path()); };
+    // The BPF LSM guard, if it can be had here (why: why not).
+    auto try_bpf = [&](std::string& why) {
+        try {
+            if (!root) g.guard = through_daemon();
+            else if (!bpf_lsm_listed()) why = "\"bpf\" is not in the kernel's LSM list";
+            else g.guard = Guard::load();
+        } catch (const UserError& e) {
+            why = root ? std::string(e.what()) : std::string("BPF LSM needs root, and ") + e.what();
+        }
+        return g.guard != nullptr;
+    };
+    // --monitor enforces nothing beyond the layer: the BPF LSM guard where it
+    // can be had, logging what it would deny; else none (as root, BPF tracing
+    // still records the execs). No rule needs a guard then.
+    if (opt.monitor && opt.guard == "auto") {
+        std::string why;
+        if (try_bpf(why)) {
+            g.complain = true;
+            g.mechanism = "bpf lsm";
+            g.detail = std::string("--monitor: complain mode") + (root ? "" : ", through mbx-guardd");
+            return g;
+        }
+        g.mechanism = "none";
+        g.detail = "--monitor: nothing enforced beyond the layer; not BPF LSM: " + why;
+        if (root) {
+            try {
+                g.guard = Guard::load_audit();
+                g.mechanism = "bpf tracing";
+                g.detail += "; execs recorded by BPF tracing";
+            } catch (const UserError& e) {
+                spdlog::debug("no exec audit: {}", e.what());
+            }
+        }
+        return g;
+    }
     // complain: the BPF LSM guard, logging what it would deny, denying nothing.
     bool bpf_only = opt.guard == "bpf" || opt.guard == "complain";
     if (bpf_only && !root) {
@@ -218,14 +259,7 @@ GuardChoice choose_guard(const RunOptions& opt, const NetPolicy& net, ExecPolicy
         g.detail = "--guard landlock";
     } else if (opt.guard == "auto") {
         std::string why;
-        try {
-            if (!root) g.guard = through_daemon();
-            else if (!bpf_lsm_listed()) why = "\"bpf\" is not in the kernel's LSM list";
-            else g.guard = Guard::load();
-        } catch (const UserError& e) {
-            why = root ? std::string(e.what()) : std::string("BPF LSM needs root, and ") + e.what();
-        }
-        if (g.guard) {
+        if (try_bpf(why)) {
             g.detail = root ? "BPF LSM loads here" : "through mbx-guardd";
         } else if (g.landlock_abi >= 1) {
             g.fallback = true;
@@ -234,6 +268,8 @@ GuardChoice choose_guard(const RunOptions& opt, const NetPolicy& net, ExecPolicy
             spdlog::debug("no guard: {}; no Landlock either", why);
         }
     }
+    g.complain = opt.guard == "complain";
+    g.mechanism = g.fallback ? "landlock+seccomp" : g.guard ? "bpf lsm" : "none";
     // As root, the fallback's execs are still audited by BPF tracing
     // programs (which load where BPF LSM ones do not).
     if (g.fallback && root) {
@@ -301,6 +337,19 @@ void tune_from_environment(overlay::Config& cfg) {
     if (const char* t = std::getenv("MBX_CACHE_TIMEOUT"))
         cfg.entry_timeout = std::clamp(std::strtod(t, nullptr), 0.0, 3600.0);
     if (const char* w = std::getenv("MBX_WRITEBACK")) cfg.writeback = std::strcmp(w, "1") == 0;
+}
+
+// The record that opens a monitored run's log: what it records, what not.
+std::string monitor_record(const GuardChoice& g) {
+    std::vector<std::string> recorded = {"view"};
+    std::vector<std::string> missing = {"opens outside the view (/tmp, /dev, /proc, --bind and direct paths)"};
+    if (g.guard) recorded.push_back("exec");
+    else missing.push_back("execs but as the view's exec opens (no arguments; BPF needs root or mbx-guardd)");
+    if (g.guard && g.guard->enforcing()) recorded.push_back("network");
+    else missing.push_back("network addresses (they need the BPF LSM guard)");
+    std::string m;
+    for (auto& x : missing) m += (m.empty() ? "" : "; ") + x;
+    return monitor_json(recorded, m, current_dir());
 }
 
 }  // namespace
@@ -390,16 +439,37 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     // The guard's record goes to the session's log, from before the first exec.
     UniqueFd log;
     std::atomic<int> denials{0};
-    if (guard || fallback) {
+    if (guard || fallback || opt.monitor) {
         int fd = ::openat(session.dir_fd(), "log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (fd < 0) {
             drop_if_unused();
             throw UserError(sys_error("open", session.path() + "/log"));
         }
         log.reset(fd);
-        std::string first = guard_json(fallback ? "landlock+seccomp" : "bpf lsm", g.detail) + "\n";
+        std::string first = guard_json(g.mechanism, g.detail) + "\n";
+        if (opt.monitor) first += monitor_record(g) + "\n";
         (void)!::write(fd, first.data(), first.size());
     }
+    // Every record goes through here: from the guard's events thread, the
+    // init's reports and (--monitor) the FUSE threads.
+    std::mutex log_lock;
+    const bool complain = g.complain;
+    GuardEventSink to_log = [fd = log.get(), &denials, &log_lock, complain](const std::string& line, bool denied,
+                                                                            uint32_t) {
+        std::string l = line + "\n";
+        if (denied && complain) {  // logged as what it is: not enforced
+            nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+            if (!j.is_discarded()) {
+                j["complain"] = true;
+                l = j.dump() + "\n";
+            }
+        }
+        std::lock_guard lock(log_lock);
+        (void)!::write(fd, l.data(), l.size());
+        if (denied) ++denials;
+    };
+    std::optional<ViewRecorder> view_records;
+    if (opt.monitor) cfg.access_log = view_records.emplace(to_log).access_log();
 
     SandboxPlan plan;
     plan.argv = opt.argv;
@@ -528,28 +598,27 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     // The events thread starts only now: mbx must be single-threaded when it
     // clones the sandbox (a lock held by another thread would stay held in
     // the child). Nothing is marked before enroll_sandbox, so nothing is missed.
-    std::mutex log_lock;
-    const bool complain = opt.guard == "complain";
-    GuardEventSink to_log = [fd = log.get(), &denials, &log_lock, complain](const std::string& line, bool denied,
-                                                                            uint32_t) {
-        std::string l = line + "\n";
-        if (denied && complain) {  // logged as what it is: not enforced
-            nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-            if (!j.is_discarded()) {
-                j["complain"] = true;
-                l = j.dump() + "\n";
-            }
-        }
-        std::lock_guard lock(log_lock);
-        (void)!::write(fd, l.data(), l.size());
-        if (denied) ++denials;
-    };
     if (guard) guard->start_events(to_log);
     GuardPolicy policy;
     policy.net = net;
     policy.exec = exec;
     policy.complain = complain;
-    bool confined = !guard || enroll_sandbox(*guard, ours.get(), child, std::move(policy));
+    policy.monitor = opt.monitor;
+    bool confined = !guard || enroll_sandbox(*guard, ours.get(), child, policy);
+    // Host names of net.allow follow their addresses while it runs.
+    std::optional<NetRefresh> refresh;
+    UniqueFd child_pidfd;
+    if (guard && guard->enforcing() && confined && opt.net_names && (child_pidfd = open_pidfd(child))) {
+        refresh.emplace([names = *opt.net_names] { return net_spec(names); }, opt.net,
+                        [&](const std::string& spec) {
+                            GuardPolicy now = policy;
+                            now.net = parse_net(spec);
+                            add_listen_rules(now.net, opt.listen);
+                            guard->update_net(child_pidfd.get(), policy, now);
+                            policy = std::move(now);
+                        },
+                        NetRefresh::interval());
+    }
     // Where mbx policy finds the running sandbox.
     bool named = false;
     if (guard && confined) {
@@ -565,6 +634,7 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     if ((guard && confined) || fallback) reports = std::thread([sock = ours.get(), &to_log] { log_refusals(sock, to_log); });
 
     int code = reap();
+    refresh.reset();
     cgroup.reset();
     if (named) ::unlinkat(session.dir_fd(), kSandboxFile, 0);
     if (reports.joinable()) reports.join();
@@ -585,6 +655,13 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
             std::fprintf(stderr, "mbx: the guard %s %d operation%s%s: see 'mbx log %s'\n",
                          complain ? "would have denied" : "denied", n, n == 1 ? "" : "s",
                          complain ? " (--guard complain: none was)" : "", session.name().c_str());
+    }
+    if (opt.monitor) {
+        std::fprintf(stderr, "mbx: monitored: see 'mbx log --summary %s'; 'mbx profile generate %s' makes a profile of it\n",
+                     session.name().c_str(), session.name().c_str());
+        if (size_t n = view_records->dropped())
+            std::fprintf(stderr, "mbx: warning: %zu records of the view were not kept (more distinct ones than the "
+                                 "monitor keeps); the profile made of this run may lack them\n", n);
     }
     record.ended = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::system_clock::now().time_since_epoch()).count();

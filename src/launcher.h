@@ -15,6 +15,9 @@ struct RunOptions {
     std::optional<std::string> session;
     bool keep_user = false;
     std::string net = "host";
+    // A profile's [net] with host names in net.allow: resolved again while
+    // the sandbox runs, and the guard's rules follow (net_refresh.h).
+    std::optional<Profile::Net> net_names;
     std::vector<std::string> hide;
     std::vector<std::string> bind;
     // Not empty: the view is read-only except beneath these (made in the
@@ -36,6 +39,10 @@ struct RunOptions {
     // What this host's guard cannot enforce (the reverse-shell rule under the
     // Landlock fallback) is dropped with a warning instead of refusing to run.
     bool allow_weaker = false;
+    // --monitor: record what the command does (the view's opens and changes,
+    // execs, network addresses) in the session's log; with --guard auto
+    // nothing is enforced beyond the layer (BPF LSM in complain mode).
+    bool monitor = false;
     Profile::Limits limits;
     std::vector<std::string> argv;
 };

@@ -31,29 +31,46 @@ bool in_use(const std::string& dir) {
     return busy;
 }
 
-}  // namespace
-
-int cmd_log(SessionStore& store, const LogArgs& a) {
-    std::string name = a.session ? *a.session : store.resolve(std::nullopt);
+// The log of a session (default: the most recent) that exists, if only
+// without a log yet.
+std::string existing_log_path(const SessionStore& store, const std::optional<std::string>& session) {
+    std::string name = session ? *session : store.resolve(std::nullopt);
     SessionStore::check_name(name);
     std::string path = session_log_path(store, name);
     std::string dir = path.substr(0, path.rfind('/'));
     if (::access(dir.c_str(), F_OK) != 0) throw UserError("no session '" + name + "': see 'mbx list'");
+    return path;
+}
+
+}  // namespace
+
+std::vector<std::string> read_log_lines(const SessionStore& store, const std::optional<std::string>& session) {
+    std::string path = existing_log_path(store, session);
+    std::vector<std::string> lines;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno != ENOENT) throw UserError(sys_error("open", path));
+        return lines;
+    }
+    std::string all;
+    char buf[65536];
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) all.append(buf, size_t(n));
+    ::close(fd);
+    for (size_t start = 0, nl; (nl = all.find('\n', start)) != std::string::npos; start = nl + 1)
+        lines.push_back(all.substr(start, nl - start));
+    return lines;
+}
+
+int cmd_log(SessionStore& store, const LogArgs& a) {
+    if (a.summary) {
+        std::fputs(summarize_log(read_log_lines(store, a.session)).c_str(), stdout);
+        return 0;
+    }
+    std::string path = existing_log_path(store, a.session);
+    std::string dir = path.substr(0, path.rfind('/'));
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0 && errno != ENOENT) throw UserError(sys_error("open", path));
     std::string pending;
-    if (a.summary) {
-        std::vector<std::string> lines;
-        if (fd >= 0) {
-            char buf[65536];
-            for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) pending.append(buf, size_t(n));
-            ::close(fd);
-        }
-        for (size_t start = 0, nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1)
-            lines.push_back(pending.substr(start, nl - start));
-        std::fputs(summarize_log(lines).c_str(), stdout);
-        return 0;
-    }
     auto drain = [&] {
         if (fd < 0) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
         if (fd < 0) return;

@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "src/session_store.h"
 
@@ -17,6 +18,10 @@ struct LogArgs {
 
 // The log file of a session (in $MBX_HOME/NAME, or .committed/NAME once committed).
 std::string session_log_path(const SessionStore& store, const std::string& name);
+
+// The lines of a session's log (default: the most recent session); none if
+// it has no log. Throws UserError if there is no such session.
+std::vector<std::string> read_log_lines(const SessionStore& store, const std::optional<std::string>& session);
 
 int cmd_log(SessionStore& store, const LogArgs& a);
 

@@ -26,10 +26,44 @@ struct Tally {
     }
 };
 
+// What a monitored run did in one directory of the view.
+struct DirUse {
+    long read = 0, written = 0, run = 0, missing = 0, failed = 0;
+    long total() const { return read + written + run + missing + failed; }
+};
+
+std::string parent_dir(const std::string& path) {
+    auto slash = path.rfind('/');
+    return slash == std::string::npos || slash == 0 ? "/" : path.substr(0, slash);
+}
+
+std::string print_dirs(const std::map<std::string, DirUse>& dirs) {
+    if (dirs.empty()) return "";
+    std::vector<std::pair<std::string, DirUse>> v(dirs.begin(), dirs.end());
+    std::stable_sort(v.begin(), v.end(), [](auto& a, auto& b) { return a.second.total() > b.second.total(); });
+    std::string out = "files, by directory (" + std::to_string(v.size()) + "):\n";
+    for (size_t i = 0; i < v.size(); ++i) {
+        const DirUse& u = v[i].second;
+        std::string what;
+        auto add = [&](long n, const char* label) {
+            if (n) what += (what.empty() ? "" : ", ") + std::string(label) + " " + std::to_string(n);
+        };
+        add(u.read, "read");
+        add(u.written, "written");
+        add(u.run, "run");
+        add(u.missing, "looked up, absent");
+        add(u.failed, "failed");
+        out += "  " + quote_path(v[i].first) + "\t" + what + "\n";
+    }
+    return out;
+}
+
 }  // namespace
 
 std::string summarize_log(const std::vector<std::string>& lines) {
-    Tally guards, programs, peers, refused, would_refuse;
+    Tally guards, programs, view_programs, peers, refused, would_refuse;
+    std::map<std::string, DirUse> dirs;
+    std::string monitored;
     long unreadable = 0;
     for (auto& line : lines) {
         auto j = nlohmann::json::parse(line, nullptr, false);
@@ -40,6 +74,23 @@ std::string summarize_log(const std::vector<std::string>& lines) {
         std::string hook = j.value("hook", "?");
         if (hook == "guard") {
             guards.add(j.value("mechanism", "?") + " (" + j.value("detail", "") + ")");
+            continue;
+        }
+        if (hook == "monitor") {
+            monitored = "monitored (--monitor); not recorded: " + j.value("not_recorded", std::string("-")) + "\n";
+            continue;
+        }
+        if (j.value("source", "") == "view") {  // --monitor's records of the view
+            std::string path = j.value("path", "");
+            DirUse& u = dirs[parent_dir(path)];
+            std::string access = j.value("access", "");
+            if (hook == "lookup") ++u.missing;
+            else if (j.value("result", "ok") != "ok") ++u.failed;
+            else if (hook == "open" && access == "x") {
+                ++u.run;
+                view_programs.add(quote_path(path));
+            } else if (hook == "open" && access == "r") ++u.read;
+            else ++u.written;
             continue;
         }
         bool denied = j.value("denied", false);
@@ -66,7 +117,10 @@ std::string summarize_log(const std::vector<std::string>& lines) {
     }
     std::string out;
     out += guards.print("runs, by guard");
-    out += programs.print("programs run");
+    out += monitored;
+    // Without the guard's exec records, the files the kernel opened to run them.
+    out += programs.counts.empty() ? view_programs.print("programs run") : programs.print("programs run");
+    out += print_dirs(dirs);
     out += peers.print("network peers");
     out += refused.print("refused");
     out += would_refuse.print("would have been refused (--guard complain)");

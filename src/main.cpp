@@ -79,6 +79,9 @@ int main(int argc, char** argv) {
         ->type_name("NAME|FILE");
     c_run->add_flag("--allow-weaker", run.allow_weaker,
                     "Run without the rules this host's guard cannot enforce (warned), instead of refusing");
+    c_run->add_flag("--monitor", run.monitor,
+                    "Record what CMD opens, changes, runs and connects to in the session's log; enforce nothing "
+                    "beyond the layer unless --guard says so (see 'mbx profile generate')");
     bool print_policy = false;
     c_run->add_flag("--print-policy", print_policy, "Print the effective policy (profile and flags) as TOML; run nothing");
     c_run->add_flag("-i,--interactive", run.review, "Review the changes entry by entry when CMD exits (mbx commit -i)");
@@ -135,6 +138,11 @@ int main(int argc, char** argv) {
     c_profile->add_subcommand("list", "The profiles found, built-in ones last")->add_flag("--json", profile_args.json, "Print JSON");
     auto* c_profile_show = c_profile->add_subcommand("show", "A profile with its includes, as TOML");
     c_profile_show->add_option("profile", profile_args.show, "Name or file")->required()->type_name("NAME|FILE");
+    auto* c_profile_generate = c_profile->add_subcommand(
+        "generate", "The tightest profile that allows what a monitored run did (mbx run --monitor), as TOML");
+    c_profile_generate->add_option("session", profile_args.session, "Session name (default: most recent)")
+        ->type_name("SESSION");
+    c_profile_generate->callback([&] { profile_args.generate = true; });
 
     auto* c_log = app.add_subcommand("log", "The guard's record of a session: execs and denials (default: most recent)");
     c_log->add_option("session", log_args.session, "Session name")->type_name("SESSION");
@@ -200,7 +208,7 @@ int main(int argc, char** argv) {
     try {
         mbx::SessionStore store(mbx::SessionStore::default_home());
         if (*c_doctor) return mbx::cmd_doctor(doctor_args);
-        if (*c_profile) return mbx::cmd_profile(profile_args);
+        if (*c_profile) return mbx::cmd_profile(store, profile_args);
         if (*c_run) {
             // The effective policy: the profile, then the flags over it.
             mbx::Profile policy = profile.empty() ? mbx::Profile{} : mbx::load_profile(profile);

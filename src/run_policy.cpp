@@ -40,15 +40,19 @@ bool is_ip(const std::string& a) {
     return ::inet_pton(AF_INET, addr.c_str(), buf) == 1 || ::inet_pton(AF_INET6, addr.c_str(), buf) == 1;
 }
 
+// The host part of a net.allow entry if it is a name, else "" (an address:
+// IPv6 bracketed or bare, IPv4 with or without a port).
+std::string host_name_of(const std::string& rule) {
+    if (rule.starts_with("[") || is_ip(rule)) return "";
+    std::string host = rule.substr(0, rule.rfind(':'));
+    return is_ip(host) ? "" : host;
+}
+
 // One net.allow entry as --net allow= rules: host names resolved now.
 std::vector<std::string> resolve_rule(const std::string& rule) {
-    if (rule.starts_with("[") || is_ip(rule)) return {rule};  // IPv6 (bracketed or bare) or IPv4 without a port
-    std::string host = rule, ports;
-    if (auto colon = rule.rfind(':'); colon != std::string::npos) {
-        host = rule.substr(0, colon);
-        ports = rule.substr(colon);
-    }
-    if (is_ip(host)) return {rule};
+    std::string host = host_name_of(rule);
+    if (host.empty()) return {rule};
+    std::string ports = rule.substr(host.size());
     struct addrinfo hints {};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -84,25 +88,6 @@ std::vector<std::string> resolvers() {
     return out;
 }
 
-std::string net_spec(const Profile::Net& n) {
-    std::string mode = n.mode.value_or(n.allow.empty() ? "host" : "allow");
-    if (n.dns.value_or(false) && mode != "allow")
-        throw UserError("net.dns = true is for mode = \"allow\" (mode \"" + mode + "\" decides DNS by itself)");
-    if (mode != "allow") return mode;
-    std::vector<std::string> rules;
-    for (auto& a : n.allow)
-        for (auto& r : resolve_rule(a)) rules.push_back(r);
-    if (n.dns.value_or(false)) {
-        auto ns = resolvers();
-        if (ns.empty()) throw UserError("net.dns = true: /etc/resolv.conf names no name server");
-        rules.insert(rules.end(), ns.begin(), ns.end());
-    }
-    if (rules.empty()) throw UserError("net mode \"allow\" allows nothing: add net.allow entries, or use mode = \"none\"");
-    std::string spec = "allow=";
-    for (size_t i = 0; i < rules.size(); ++i) spec += (i ? "," : "") + rules[i];
-    return spec;
-}
-
 // Hiding a directory the run starts in (or above it) hides everything
 // beneath it but the way down to the current directory.
 std::vector<std::string> hidden_except_cwd(const std::string& hidden, const std::string& cwd) {
@@ -123,6 +108,25 @@ std::vector<std::string> hidden_except_cwd(const std::string& hidden, const std:
 }
 
 }  // namespace
+
+std::string net_spec(const Profile::Net& n) {
+    std::string mode = n.mode.value_or(n.allow.empty() ? "host" : "allow");
+    if (n.dns.value_or(false) && mode != "allow")
+        throw UserError("net.dns = true is for mode = \"allow\" (mode \"" + mode + "\" decides DNS by itself)");
+    if (mode != "allow") return mode;
+    std::vector<std::string> rules;
+    for (auto& a : n.allow)
+        for (auto& r : resolve_rule(a)) rules.push_back(r);
+    if (n.dns.value_or(false)) {
+        auto ns = resolvers();
+        if (ns.empty()) throw UserError("net.dns = true: /etc/resolv.conf names no name server");
+        rules.insert(rules.end(), ns.begin(), ns.end());
+    }
+    if (rules.empty()) throw UserError("net mode \"allow\" allows nothing: add net.allow entries, or use mode = \"none\"");
+    std::string spec = "allow=";
+    for (size_t i = 0; i < rules.size(); ++i) spec += (i ? "," : "") + rules[i];
+    return spec;
+}
 
 Profile flags_profile(const RunOptions& opt, FlagsGiven given) {
     Profile p;
@@ -200,6 +204,11 @@ void apply_policy(const Profile& p, RunOptions& opt) {
         if (::lstat(r.c_str(), &st) == 0) opt.readonly.push_back(r);  // absent: nothing to keep
     }
     opt.net = net_spec(p.net);
+    // Host names are resolved again while the sandbox runs (net_refresh.h).
+    opt.net_names.reset();
+    if (opt.net.starts_with("allow="))
+        for (auto& a : p.net.allow)
+            if (!host_name_of(a).empty()) opt.net_names = p.net;
     opt.listen = p.net.listen;
     opt.exec_allow = p.exec.allow;
     opt.exec_deny = p.exec.deny;

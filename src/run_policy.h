@@ -20,6 +20,10 @@ Profile flags_profile(const RunOptions& opt, FlagsGiven given);
 // p's paths made absolute (~, $HOME, $CWD) and normalised; throws UserError.
 Profile expand_paths(const Profile& p);
 
+// A profile's [net] as a --net spec: host names resolved now, with dns the
+// name servers of /etc/resolv.conf; throws UserError.
+std::string net_spec(const Profile::Net& n);
+
 // Sets opt's policy fields (hide, bind, writable, readonly, net, exec_*,
 // keep_user, keep_tmp, guard, limits, ...) from the expanded profile p.
 void apply_policy(const Profile& p, RunOptions& opt);

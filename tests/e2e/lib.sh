@@ -254,6 +254,16 @@ user_area() {
 
 mbx_home() { echo "$(user_area "$1")/mbx"; }
 
+# user_project USER NAME: a copy of tests/e2e/project owned by USER in USER's
+# area; prints its path.
+user_project() {
+  local p
+  p=$(user_area "$1")/$2
+  cp -r "$E2E_DIR/project" "$p"
+  chown -R "$1:" "$p"
+  echo "$p"
+}
+
 # user_exe USER PATH [view]: PATH if USER can execute it, else a copy in the user's
 # area (e.g. when the build directory is under /root). With "view", the program is to
 # run inside the sandbox, where /tmp and /var/tmp are private: copy it from there too.

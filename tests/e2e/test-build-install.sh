@@ -28,9 +28,7 @@ echo "DATA $(cat /usr/local/share/mbx-e2e-hello/greeting.txt)"
 check() {
   local u=$1 area proj session
   area=$(user_area "$u")
-  proj=$area/project
-  cp -r "$E2E_DIR/project" "$proj"
-  chown -R "$u:" "$proj"
+  proj=$(user_project "$u" project)
   absent_on_host /usr/local/bin/mbx-e2e-hello /usr/local/share/mbx-e2e-hello
   host_snapshot -r /usr/local
   host_snapshot -R "$proj"

@@ -18,6 +18,11 @@
 #     connect outside the allowed port and a denied exec all succeed, and each
 #     is logged as a would-be denial ("would deny ..."), counted at exit, and
 #     mbx log --summary folds them with the peer and the programs run.
+#   Monitor, generate, enforce: mbx run --monitor of a build plus a wget from a
+#     local web server records the build's directory, the programs and the
+#     peer; mbx profile generate makes them writable, exec.allow and net.allow;
+#     under that profile the same run passes, the fetch from a second server
+#     is denied and logged, and a program not seen may not run.
 # e2e-timeout: 900
 . "$(dirname "$0")/lib.sh"
 e2e_init
@@ -27,6 +32,7 @@ part_battery() {
   assert_rc 0 "the guest's profile battery"
   assert_match "$OUT" "^limits forked=[0-4] left=0" "profile [limits] pids = 6: forks fail, the cgroup goes"
   assert_contains "$OUT" "limits-values 67108864 150000 100000 6" "profile [limits] memory, cpus, pids in the sandbox's cgroup"
+  assert_contains "$OUT" "net-moving before=Operation not permitted after=ok" "net.allow by name, resolved again while it runs: the rules follow the address"
   assert_contains "$OUT" "net-allow-name bpf=ok other=Operation not permitted dns=ok other-udp=Operation not permitted" "profile net.allow by host name, and dns"
   assert_contains "$OUT" "writable proj=built etc=Read-only file system" "profile [fs] writable under the guard"
   assert_contains "$OUT" "reverse-shell untrusted=Operation not permitted pipe=shell off=shell" "the untrusted profile: no shell on a socket"
@@ -44,6 +50,12 @@ part_battery() {
   assert_match "$OUT" "^  1.connect 127\\.0\\.0\\.1:7002 \\(would be refused\\)" "mbx log --summary: the peer"
   assert_contains "$OUT" "listen listed=ok range=ok other=Operation not permitted connect=Connection refused" "profile net.listen: only those ports bind; a connect is not refused by it (nothing listens: ECONNREFUSED)"
   assert_match "$OUT" "denied bind 127\\.0\\.0\\.1:7102 \\(pid" "mbx log: the refused bind"
+  assert_contains "$OUT" "monitor payload" "a monitored build and fetch run (nothing enforced)"
+  assert_contains "$OUT" "learned net=1 writable=1" "the learned profile: the peer and the build's directory"
+  assert_contains "$OUT" "enforce same=payload other=failed new-program=rc=126" "the learned profile: the same run passes; a new peer and a new program are denied"
+  assert_match "$OUT" "denied connect 127\\.0\\.0\\.1:7302 \\(pid" "mbx log: the new peer, denied"
+  assert_match "$OUT" "^  1.connect 127\\.0\\.0\\.1:7301([^0-9]|$)" "mbx log --summary of the monitored run: the peer"
+  assert_match "$OUT" "^  /srv/learn.*written" "mbx log --summary of the monitored run: files by directory"
 }
 
 part "profile battery" part_battery

@@ -144,9 +144,7 @@ cat "$1/keep.txt"' sh "$area"
 project_and_key() {
   local u=$1 home
   home=$(user_home "$u")
-  PROJ=$(user_area "$u")/proj-$2
-  cp -r "$E2E_DIR/project" "$PROJ"
-  chown -R "$u:" "$PROJ"
+  PROJ=$(user_project "$u" "proj-$2")
   KEY=$(fixture_base "$u")-$2
   if [ ! -d "$home/.ssh" ]; then
     mkdir "$home/.ssh"

@@ -24,3 +24,24 @@ TEST_CASE("mbx log --summary folds the record: programs, peers, refusals") {
           "1 line(s) of the log are not records\n");
     CHECK(mbx::summarize_log({}).starts_with("nothing recorded"));
 }
+
+TEST_CASE("mbx log --summary of a monitored run: files by directory, programs from the view") {
+    std::vector<std::string> lines = {
+        R"({"hook":"monitor","denied":false,"recorded":["view"],"not_recorded":"network addresses","cwd":"/w"})",
+        R"({"hook":"open","denied":false,"source":"view","pid":5,"path":"/usr/bin/make","access":"x","result":"ok"})",
+        R"({"hook":"open","denied":false,"source":"view","pid":5,"path":"/usr/include/stdio.h","access":"r","result":"ok"})",
+        R"({"hook":"open","denied":false,"source":"view","pid":5,"path":"/usr/include/errno.h","access":"r","result":"ok"})",
+        R"({"hook":"lookup","denied":false,"source":"view","pid":5,"path":"/usr/include/nope.h","result":"No such file or directory"})",
+        R"({"hook":"create","denied":false,"source":"view","pid":6,"path":"/w/x.o","result":"ok"})",
+        R"({"hook":"open","denied":false,"source":"view","pid":6,"path":"/etc/shadow","access":"r","result":"Permission denied"})",
+    };
+    std::string s = mbx::summarize_log(lines);
+    CHECK(s ==
+          "monitored (--monitor); not recorded: network addresses\n"
+          "programs run (1, 1 in all):\n  1\t/usr/bin/make\n"
+          "files, by directory (4):\n"
+          "  /usr/include\tread 2, looked up, absent 1\n"
+          "  /etc\tfailed 1\n"
+          "  /usr/bin\trun 1\n"
+          "  /w\twritten 1\n");
+}

@@ -15,6 +15,24 @@ echo "127.0.0.1 localhost mbx-peer" >/etc/hosts
 echo "nameserver 127.0.0.53" >/etc/resolv.conf
 printf '[net]\nmode = "allow"\nallow = ["mbx-peer:7001"]\ndns = true\n' >/srv/allow.toml
 echo "net-allow-name bpf=$(run bpf --profile /srv/allow.toml -- "$E" connect 127.0.0.1 7001) other=$(run bpf --profile /srv/allow.toml -- "$E" connect 127.0.0.1 7002) dns=$(run bpf --profile /srv/allow.toml -- "$E" udp 127.0.0.53 53) other-udp=$(run bpf --profile /srv/allow.toml -- "$E" udp 127.0.0.54 53)"
+# A name whose address changes while the sandbox runs: resolved again (every
+# 0.5 s here), and the guard's rules follow it.
+printf '127.0.0.1 localhost mbx-peer\n127.0.0.3 mbx-moving\n' >/etc/hosts
+printf '[net]\nmode = "allow"\nallow = ["mbx-moving:7001"]\n' >/srv/moving.toml
+export MBX_RESOLVE_INTERVAL=0.5
+M run --guard bpf --profile /srv/moving.toml -- sh -c "
+echo before=\$($E connect 127.0.0.1 7001)
+i=0; while [ ! -e /srv/moved ] && [ \$i -lt 100 ]; do sleep 0.2; i=\$((i+1)); done
+sleep 2
+echo after=\$($E connect 127.0.0.1 7001)" >/tmp/moving 2>&1 &
+moving=$!
+i=0
+while ! grep -q before= /tmp/moving && [ $i -lt 150 ]; do sleep 0.2; i=$((i+1)); done
+printf '127.0.0.1 localhost mbx-peer mbx-moving\n' >/etc/hosts
+touch /srv/moved
+wait $moving
+unset MBX_RESOLVE_INTERVAL
+echo "net-moving $(grep -h before= /tmp/moving) $(grep -h after= /tmp/moving)"
 kill $l1 $l2 2>/dev/null
 mkdir -p /srv/proj
 printf 'all:\n\techo built >out\nclean:\n\trm -f out\n' >/srv/proj/Makefile
@@ -37,6 +55,28 @@ exec 3>>/srv/host/victim
 echo "complain write-fd=$(run complain --pass-fd 3 -- "$E" write-fd 3) mount=$(run complain -- "$E" mount /srv/host/dir) connect=$(run complain --net allow=127.0.0.1:7001 -- "$E" connect 127.0.0.1 7002) exec=$(run complain --exec-deny "$E" -- "$E" forks 0)"
 exec 3>&-
 echo "complain-summary $(M run --guard complain --session battery-complain -- "$E" mount /srv/host/dir 2>&1 >/dev/null | grep 'guard would')"
+# Monitor, generate, enforce: a build and a fetch from a local web server,
+# watched; the profile made of the record lets the same run pass and refuses
+# it pointed at a second server.
+mkdir -p /srv/www /srv/learn && echo payload >/srv/www/data
+printf 'all:\n\techo built >out\n' >/srv/learn/Makefile
+httpd -f -p 127.0.0.1:7301 -h /srv/www &
+w1=$!
+httpd -f -p 127.0.0.1:7302 -h /srv/www &
+w2=$!
+sleep 0.3
+fetch() { echo "cd /srv/learn && make -s && wget -q -O got http://127.0.0.1:$1/data && cat got"; }
+echo "monitor $(M run --monitor --session learn -- sh -c "$(fetch 7301)" 2>/dev/null | head -n 1)"
+M profile generate learn >/srv/learned.toml
+echo "learned net=$(grep -c '^  "127.0.0.1:7301",' /srv/learned.toml) writable=$(grep -c '^  "/srv/learn",' /srv/learned.toml)"
+echo "enforce same=$(M run --profile /srv/learned.toml -- sh -c "$(fetch 7301)" 2>/dev/null | head -n 1) other=$(M run --profile /srv/learned.toml --session enforce-other -- sh -c "$(fetch 7302) || echo failed" 2>/dev/null | head -n 1) new-program=$(M run --profile /srv/learned.toml -- sh -c "$E forks 0 >/dev/null; echo rc=\$?" 2>/dev/null | head -n 1)"
+kill $w1 $w2 2>/dev/null
+echo "--- learned.toml"
+cat /srv/learned.toml
+echo "--- mbx log --summary learn"
+M log --summary learn
+echo "--- mbx log enforce-other"
+M log enforce-other
 echo "--- mbx log --summary battery-complain"
 M log --summary battery-complain
 echo "--- mbx log battery-complain"
