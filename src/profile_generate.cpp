@@ -135,20 +135,17 @@ std::string generate_profile(const std::vector<std::string>& lines, const Genera
         std::string dir = existing_dir(parent_of(path), made);
         if (!beneath(dir, "/tmp")) writable[dir].add(what);
     }
-    // A rule beneath another one adds nothing.
+    // A rule beneath another one adds nothing: its counts go to the outer one.
     for (auto it = writable.begin(); it != writable.end();) {
-        bool covered = false;
-        for (auto& [other, _] : writable)
-            if (other != it->first && beneath(it->first, other)) covered = true;
-        if (covered) {
-            auto outer = std::find_if(writable.begin(), writable.end(), [&](auto& o) {
-                return o.first != it->first && beneath(it->first, o.first);
-            });
-            for (auto& [w, n] : it->second.what) outer->second.what[w] += n;
-            it = writable.erase(it);
-        } else {
+        auto outer = std::find_if(writable.begin(), writable.end(), [&](auto& o) {
+            return o.first != it->first && beneath(it->first, o.first);
+        });
+        if (outer == writable.end()) {
             ++it;
+            continue;
         }
+        for (auto& [w, n] : it->second.what) outer->second.what[w] += n;
+        it = writable.erase(it);
     }
     // Programs the run made cannot be named before they exist: the files of
     // their directory may run, or everything beneath the nearest one that
