@@ -4,6 +4,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "commit/plan.h"
 #include "src/error.h"
 
 namespace mbx {
@@ -31,11 +32,6 @@ struct DirUse {
     long read = 0, written = 0, run = 0, missing = 0, failed = 0;
     long total() const { return read + written + run + missing + failed; }
 };
-
-std::string parent_dir(const std::string& path) {
-    auto slash = path.rfind('/');
-    return slash == std::string::npos || slash == 0 ? "/" : path.substr(0, slash);
-}
 
 std::string print_dirs(const std::map<std::string, DirUse>& dirs) {
     if (dirs.empty()) return "";
@@ -82,7 +78,7 @@ std::string summarize_log(const std::vector<std::string>& lines) {
         }
         if (j.value("source", "") == "view") {  // --monitor's records of the view
             std::string path = j.value("path", "");
-            DirUse& u = dirs[parent_dir(path)];
+            DirUse& u = dirs[commit::parent_of(path)];
             std::string access = j.value("access", "");
             if (hook == "lookup") ++u.missing;
             else if (j.value("result", "ok") != "ok") ++u.failed;

@@ -9,21 +9,13 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "commit/plan.h"
 #include "src/error.h"
 #include "src/profile.h"
 
 namespace mbx {
 
 namespace {
-
-std::string parent_of(const std::string& path) {
-    auto slash = path.rfind('/');
-    return slash == std::string::npos || slash == 0 ? "/" : path.substr(0, slash);
-}
-
-bool beneath(const std::string& path, const std::string& dir) {
-    return dir == "/" || path == dir || (path.starts_with(dir) && path[dir.size()] == '/');
-}
 
 bool exists_on_host(const std::string& path) {
     struct stat st;
@@ -65,7 +57,7 @@ std::string toml_list(const std::string& key, const std::map<std::string, Seen>&
     std::string out = key + " = [\n";
     for (auto& [rule, seen] : rules) {
         std::string r = rule;
-        if (!cwd.empty() && cwd != "/" && beneath(rule, cwd)) r = "$CWD" + rule.substr(cwd.size());
+        if (!cwd.empty() && cwd != "/" && commit::is_below(rule, cwd)) r = "$CWD" + rule.substr(cwd.size());
         out += "  " + toml_string(r) + ",  # " + seen.comment() + "\n";
     }
     return out + "]\n";
@@ -74,7 +66,7 @@ std::string toml_list(const std::string& key, const std::map<std::string, Seen>&
 // The nearest directory at or above dir that the run did not make and that
 // exists on the host: a rule must name what is there when the next run starts.
 std::string existing_dir(std::string dir, const std::set<std::string>& made) {
-    while (dir != "/" && (made.count(dir) || !exists_on_host(dir))) dir = parent_of(dir);
+    while (dir != "/" && (made.count(dir) || !exists_on_host(dir))) dir = commit::parent_of(dir);
     return dir;
 }
 
@@ -132,13 +124,13 @@ std::string generate_profile(const std::vector<std::string>& lines, const Genera
     std::map<std::string, Seen> writable;
     writable["/tmp"].add("the private /tmp: its writes are not recorded");
     for (auto& [path, what] : writes) {
-        std::string dir = existing_dir(parent_of(path), made);
-        if (!beneath(dir, "/tmp")) writable[dir].add(what);
+        std::string dir = existing_dir(commit::parent_of(path), made);
+        if (!commit::is_below(dir, "/tmp")) writable[dir].add(what);
     }
     // A rule beneath another one adds nothing: its counts go to the outer one.
     for (auto it = writable.begin(); it != writable.end();) {
         auto outer = std::find_if(writable.begin(), writable.end(), [&](auto& o) {
-            return o.first != it->first && beneath(it->first, o.first);
+            return o.first != it->first && commit::is_below(it->first, o.first);
         });
         if (outer == writable.end()) {
             ++it;
@@ -152,7 +144,7 @@ std::string generate_profile(const std::vector<std::string>& lines, const Genera
     // exists before the run.
     std::map<std::string, Seen> exec_rules;
     for (auto& [path, seen] : programs) {
-        std::string dir = parent_of(path);
+        std::string dir = commit::parent_of(path);
         std::string there = existing_dir(dir, made);
         bool made_here = !exists_on_host(path) || there != dir;
         std::string base = there == "/" ? "" : there;
