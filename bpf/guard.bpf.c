@@ -87,17 +87,18 @@ static __always_inline __u32 current_sandbox(void)
     return sandbox_of(bpf_get_current_task_btf());
 }
 
-static __always_inline struct mbx_guard_event *new_event(__u32 sandbox, enum mbx_guard_hook hook, int error)
+/* An event with what every program type may learn of the current task (the
+ * cgroup sock_addr programs cannot reach its task_struct: no ppid). */
+static __always_inline struct mbx_guard_event *new_bare_event(__u32 sandbox, enum mbx_guard_hook hook, int error)
 {
     struct mbx_guard_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
     if (!e)
         return 0;
-    struct task_struct *t = bpf_get_current_task_btf();
     e->time_ns = bpf_ktime_get_boot_ns();
     e->sandbox = sandbox;
     e->hook = hook;
-    e->pid = t->tgid;
-    e->ppid = BPF_CORE_READ(t, real_parent, tgid);
+    e->pid = bpf_get_current_pid_tgid() >> 32;
+    e->ppid = 0;
     e->uid = (__u32)bpf_get_current_uid_gid();
     e->error = error;
     e->dev = 0;
@@ -108,6 +109,14 @@ static __always_inline struct mbx_guard_event *new_event(__u32 sandbox, enum mbx
     e->family = 0;
     e->port = 0;
     bpf_get_current_comm(e->comm, sizeof(e->comm));
+    return e;
+}
+
+static __always_inline struct mbx_guard_event *new_event(__u32 sandbox, enum mbx_guard_hook hook, int error)
+{
+    struct mbx_guard_event *e = new_bare_event(sandbox, hook, error);
+    if (e)
+        e->ppid = BPF_CORE_READ(bpf_get_current_task_btf(), real_parent, tgid);
     return e;
 }
 
@@ -721,23 +730,33 @@ struct {
     __type(value, __u8);
 } monitor_seen SEC(".maps");
 
-static __always_inline int allowed(__u32 sb, struct mbx_guard_policy *p, enum mbx_guard_hook hook,
-                                   unsigned short family, const unsigned char *addr, unsigned short port)
+/* Is this the first time sandbox sb used (hook) this address? */
+static __always_inline bool first_sight(__u32 sb, enum mbx_guard_hook hook, unsigned short family,
+                                        const unsigned char *addr, unsigned short port)
 {
-    if (!p || !(p->flags & MBX_POLICY_MONITOR))
-        return 0;
     struct seen_key k = {.sandbox = sb, .hook = hook, .port = port, .family = family};
     __builtin_memcpy(k.addr, addr, 16);
     __u8 one = 1;
-    if (bpf_map_update_elem(&monitor_seen, &k, &one, BPF_NOEXIST) != 0)
-        return 0; /* recorded before */
+    return bpf_map_update_elem(&monitor_seen, &k, &one, BPF_NOEXIST) == 0;
+}
+
+static __always_inline void submit_address(struct mbx_guard_event *e, unsigned short family,
+                                           const unsigned char *addr, unsigned short port)
+{
+    e->family = family;
+    e->port = port;
+    __builtin_memcpy(e->addr, addr, 16);
+    bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline int allowed(__u32 sb, struct mbx_guard_policy *p, enum mbx_guard_hook hook,
+                                   unsigned short family, const unsigned char *addr, unsigned short port)
+{
+    if (!p || !(p->flags & MBX_POLICY_MONITOR) || !first_sight(sb, hook, family, addr, port))
+        return 0;
     struct mbx_guard_event *e = new_event(sb, hook, 0);
-    if (e) {
-        e->family = family;
-        e->port = port;
-        __builtin_memcpy(e->addr, addr, 16);
-        bpf_ringbuf_submit(e, 0);
-    }
+    if (e)
+        submit_address(e, family, addr, port);
     return 0;
 }
 
@@ -818,12 +837,8 @@ static __always_inline int check_address(enum mbx_guard_hook hook, struct sockad
     }
 deny:;
     struct mbx_guard_event *e = new_event(sb, hook, -EPERM);
-    if (e) {
-        e->family = family;
-        e->port = port;
-        __builtin_memcpy(e->addr, addr, 16);
-        bpf_ringbuf_submit(e, 0);
-    }
+    if (e)
+        submit_address(e, family, addr, port);
     return refusal(sb);
 }
 
@@ -850,3 +865,85 @@ int BPF_PROG(socket_sendmsg, struct socket *sock, struct msghdr *msg, int size)
         return 0;
     return check_address(MBX_HOOK_SENDMSG, (struct sockaddr *)name, len);
 }
+
+/* --monitor where BPF LSM does not load (the host fallback, as root): cgroup
+ * sock_addr programs, attached by mbx to the sandbox's own cgroup, record each
+ * address its processes connect, send to or bind, once. They deny nothing
+ * (the Landlock fallback does that, before these run). A process is the
+ * sandbox's when its cgroup or one above it is in net_cgroups. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, MBX_GUARD_MAX_SANDBOXES);
+    __type(key, __u64); /* cgroup id */
+    __type(value, __u32); /* sandbox */
+} net_cgroups SEC(".maps");
+
+static __always_inline __u32 cgroup_sandbox(void)
+{
+    __u64 id = bpf_get_current_cgroup_id();
+    __u32 *sb = bpf_map_lookup_elem(&net_cgroups, &id);
+    if (sb)
+        return *sb;
+    for (int level = 1; level < 16; level++) { /* a cgroup made beneath the sandbox's */
+        id = bpf_get_current_ancestor_cgroup_id(level);
+        if (!id)
+            break;
+        sb = bpf_map_lookup_elem(&net_cgroups, &id);
+        if (sb)
+            return *sb;
+    }
+    return 0;
+}
+
+/* Records the address of a sock_addr program once; allows it. */
+static __always_inline int record_sock_addr(__u32 sb, enum mbx_guard_hook hook, unsigned short family,
+                                            const unsigned char *addr, __u32 user_port)
+{
+    unsigned short port = bpf_ntohs(user_port);
+    if (!sb || !first_sight(sb, hook, family, addr, port))
+        return 1;
+    struct mbx_guard_event *e = new_bare_event(sb, hook, 0);
+    if (e)
+        submit_address(e, family, addr, port);
+    return 1;
+}
+
+/* One program per family: the verifier wants each context field read on
+ * its own (no computed offsets into the context). */
+static __always_inline int record4(struct bpf_sock_addr *ctx, enum mbx_guard_hook hook)
+{
+    __u32 sb = cgroup_sandbox();
+    unsigned char addr[16] = {};
+    __u32 a = ctx->user_ip4;
+    __builtin_memcpy(addr, &a, 4);
+    return record_sock_addr(sb, hook, AF_INET, addr, ctx->user_port);
+}
+
+static __always_inline int record6(struct bpf_sock_addr *ctx, enum mbx_guard_hook hook)
+{
+    __u32 sb = cgroup_sandbox();
+    __u32 a[4];
+    a[0] = ctx->user_ip6[0];
+    a[1] = ctx->user_ip6[1];
+    a[2] = ctx->user_ip6[2];
+    a[3] = ctx->user_ip6[3];
+    return record_sock_addr(sb, hook, AF_INET6, (const unsigned char *)a, ctx->user_port);
+}
+
+SEC("cgroup/connect4")
+int cgroup_connect4(struct bpf_sock_addr *ctx) { return record4(ctx, MBX_HOOK_CONNECT); }
+
+SEC("cgroup/connect6")
+int cgroup_connect6(struct bpf_sock_addr *ctx) { return record6(ctx, MBX_HOOK_CONNECT); }
+
+SEC("cgroup/sendmsg4")
+int cgroup_sendmsg4(struct bpf_sock_addr *ctx) { return record4(ctx, MBX_HOOK_SENDMSG); }
+
+SEC("cgroup/sendmsg6")
+int cgroup_sendmsg6(struct bpf_sock_addr *ctx) { return record6(ctx, MBX_HOOK_SENDMSG); }
+
+SEC("cgroup/bind4")
+int cgroup_bind4(struct bpf_sock_addr *ctx) { return record4(ctx, MBX_HOOK_BIND); }
+
+SEC("cgroup/bind6")
+int cgroup_bind6(struct bpf_sock_addr *ctx) { return record6(ctx, MBX_HOOK_BIND); }

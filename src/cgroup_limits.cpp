@@ -65,19 +65,22 @@ int write_at(int dir, const std::string& name, const std::string& text) {
 
 }  // namespace
 
-std::unique_ptr<SandboxCgroup> SandboxCgroup::create(const Profile::Limits& l) {
-    if (!l.memory && !l.pids && !l.cpus) return nullptr;
+std::unique_ptr<SandboxCgroup> SandboxCgroup::create(const Profile::Limits& l, bool always) {
+    bool limited = l.memory || l.pids || l.cpus;
+    if (!limited && !always) return nullptr;
+    const std::string what = limited ? "[limits]" : "the network record";
     std::vector<std::string> need;
     if (l.memory) need.push_back("memory");
     if (l.pids) need.push_back("pids");
     if (l.cpus) need.push_back("cpu");
     std::string mount = cgroup2_mount(), own = own_cgroup();
     if (mount.empty() || own.empty())
-        throw UserError("[limits] need cgroup v2, which is not mounted here: drop [limits], or mount cgroup2");
+        throw UserError(what + " needs cgroup v2, which is not mounted here" +
+                        (limited ? ": drop [limits], or mount cgroup2" : ""));
     auto s = std::unique_ptr<SandboxCgroup>(new SandboxCgroup);
     s->base_path_ = mount + (own == "/" ? "" : own);
     int fd = ::open(s->base_path_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) throw UserError("[limits]: " + sys_error("open", s->base_path_));
+    if (fd < 0) throw UserError(what + ": " + sys_error("open", s->base_path_));
     s->base_.reset(fd);
     std::string offered = read_at(fd, "cgroup.controllers");
     std::set<std::string> have;
@@ -104,14 +107,14 @@ std::unique_ptr<SandboxCgroup> SandboxCgroup::create(const Profile::Limits& l) {
                 int err = errno;
                 ::unlinkat(fd, s->launcher_.c_str(), AT_REMOVEDIR);
                 s->launcher_.clear();
-                throw UserError("[limits]: cannot make a cgroup beneath " + s->base_path_ + ": " + std::strerror(err));
+                throw UserError(what + ": cannot make a cgroup beneath " + s->base_path_ + ": " + std::strerror(err));
             }
             e = write_at(fd, "cgroup.subtree_control", s->enabled_);
         }
         if (e != 0) {
             std::string why = std::strerror(e);
             s->enabled_.clear();
-            throw UserError("[limits]: cannot enable " + std::string(e == EBUSY ? "controllers" : "them") + " in " +
+            throw UserError(what + ": cannot enable " + std::string(e == EBUSY ? "controllers" : "them") + " in " +
                             s->base_path_ + ": " + why +
                             (e == EBUSY ? " (other processes are in that cgroup: run mbx in a cgroup of its own)" : ""));
         }
@@ -120,8 +123,11 @@ std::unique_ptr<SandboxCgroup> SandboxCgroup::create(const Profile::Limits& l) {
     s->path_ = s->base_path_ + "/" + s->name_;
     if (::mkdirat(fd, s->name_.c_str(), 0755) < 0) {
         s->name_.clear();
-        throw UserError("[limits]: " + sys_error("mkdir", s->path_));
+        throw UserError(what + ": " + sys_error("mkdir", s->path_));
     }
+    int dir = ::openat(fd, s->name_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir < 0) throw UserError(what + ": " + sys_error("open", s->path_));
+    s->dir_.reset(dir);
     auto set = [&](const std::string& file, const std::string& value) {
         if (int e = write_at(fd, s->name_ + "/" + file, value); e != 0)
             throw UserError("[limits]: cannot write " + value + " to " + s->path_ + "/" + file + ": " + std::strerror(e));
@@ -137,7 +143,7 @@ std::unique_ptr<SandboxCgroup> SandboxCgroup::create(const Profile::Limits& l) {
 
 void SandboxCgroup::add(pid_t pid) {
     if (int e = write_at(base_.get(), name_ + "/cgroup.procs", std::to_string(pid)); e != 0)
-        throw UserError("[limits]: cannot move the sandbox into " + path_ + ": " + std::strerror(e));
+        throw UserError("cannot move the sandbox into its cgroup " + path_ + ": " + std::strerror(e));
 }
 
 SandboxCgroup::~SandboxCgroup() {

@@ -17,8 +17,10 @@ namespace mbx {
 
 class SandboxCgroup {
 public:
-    // nullptr when limits sets nothing; throws UserError when it cannot be done.
-    static std::unique_ptr<SandboxCgroup> create(const Profile::Limits& limits);
+    // nullptr when limits sets nothing, unless always (a cgroup of its own
+    // without controllers: where --monitor's network record is attached);
+    // throws UserError when it cannot be done.
+    static std::unique_ptr<SandboxCgroup> create(const Profile::Limits& limits, bool always = false);
     ~SandboxCgroup();  // removes the cgroup (and puts mbx back where it was)
     SandboxCgroup(const SandboxCgroup&) = delete;
     SandboxCgroup& operator=(const SandboxCgroup&) = delete;
@@ -27,6 +29,7 @@ public:
     // its descendants are born there.
     void add(pid_t pid);
     const std::string& path() const { return path_; }
+    int dir_fd() const { return dir_.get(); }
 
 private:
     SandboxCgroup() = default;
@@ -34,6 +37,7 @@ private:
     std::string base_path_;
     std::string name_;         // the sandbox's, beneath base_
     std::string path_;
+    UniqueFd dir_;             // the sandbox's cgroup directory
     std::string launcher_;     // where mbx moved itself, if base_ held it ("" if not)
     std::string enabled_;      // controllers this object turned on in base_ ("+memory +pids")
 };

@@ -65,9 +65,16 @@ int libbpf_log(enum libbpf_print_level level, const char* fmt, va_list ap) {
     return 0;
 }
 
-// Opens, loads and attaches (audit_only: the tracing programs only);
-// returns the skeleton or the errno and the step.
-::guard* open_guard(int& err, const char*& step, bool audit_only = false) {
+// Which of the guard's programs are loaded: the BPF LSM guard (all but the
+// cgroup ones), or the tracing programs only (marks and the exec audit), with
+// or without the cgroup sock_addr programs that record the network.
+enum class Programs { lsm, audit, audit_network };
+
+bool is_cgroup_program(const std::string& name) { return name.starts_with("cgroup_"); }
+
+// Opens, loads and attaches which; returns the skeleton or the errno and the
+// step. (The cgroup programs are attached later, to a sandbox's cgroup.)
+::guard* open_guard(int& err, const char*& step, Programs which = Programs::lsm) {
     libbpf_set_print(libbpf_log);
     ::guard* s = guard__open();
     if (!s) {
@@ -75,12 +82,13 @@ int libbpf_log(enum libbpf_print_level level, const char* fmt, va_list ap) {
         step = "open";
         return nullptr;
     }
-    if (audit_only) {
-        bpf_program* prog;
-        bpf_object__for_each_program(prog, s->obj) {
-            std::string name = bpf_program__name(prog);
-            bpf_program__set_autoload(prog, name == "sched_process_exec" || name == "sched_process_fork");
-        }
+    bpf_program* prog;
+    bpf_object__for_each_program(prog, s->obj) {
+        std::string name = bpf_program__name(prog);
+        bool tracing = name == "sched_process_exec" || name == "sched_process_fork";
+        bool load = which == Programs::lsm ? !is_cgroup_program(name)
+                                           : tracing || (which == Programs::audit_network && is_cgroup_program(name));
+        bpf_program__set_autoload(prog, load);
     }
     if ((err = -guard__load(s)) != 0) {
         step = "load";
@@ -136,6 +144,8 @@ std::unique_ptr<Guard> Guard::load_pinned(const std::string& dir) {
     ::guard* s = guard__open();
     if (!s) throw UserError(std::string("guard: open: ") + std::strerror(errno));
     std::unique_ptr<Guard> g(new Guard(static_cast<Skeleton*>(s), true));
+    bpf_program* prog;
+    bpf_object__for_each_program(prog, s->obj) bpf_program__set_autoload(prog, !is_cgroup_program(bpf_program__name(prog)));
     bpf_map* map;
     bpf_object__for_each_map(map, s->obj) {
         std::string name = bpf_map__name(map);
@@ -198,12 +208,32 @@ uint32_t Guard::max_sandbox_id() {
     return max;
 }
 
-std::unique_ptr<Guard> Guard::load_audit() {
+std::unique_ptr<Guard> Guard::load_audit(bool network) {
     int err = 0;
     const char* step = "";
-    ::guard* s = open_guard(err, step, true);
-    if (!s) throw UserError("BPF exec audit unavailable (" + std::string(step) + "): " + std::strerror(err));
+    ::guard* s = open_guard(err, step, network ? Programs::audit_network : Programs::audit);
+    if (!s)
+        throw UserError(std::string(network ? "BPF exec audit and network record" : "BPF exec audit") + " unavailable (" +
+                        step + "): " + std::strerror(err));
     return std::unique_ptr<Guard>(new Guard(static_cast<Skeleton*>(s), false));
+}
+
+void Guard::record_network(pid_t sandbox_init, int cgroup_dir) {
+    struct stat st;
+    if (::fstat(cgroup_dir, &st) < 0) throw UserError(sys_error("fstat", "the sandbox's cgroup"));
+    uint64_t cgroup_id = st.st_ino;  // cgroup v2: the id is the directory's inode number
+    uint32_t id = static_cast<uint32_t>(sandbox_init);
+    if (bpf_map__update_elem(skel_->maps.net_cgroups, &cgroup_id, sizeof cgroup_id, &id, sizeof id, BPF_ANY) < 0)
+        throw UserError(std::string("cannot record the network: ") + std::strerror(errno));
+    bpf_program* prog;
+    bpf_object__for_each_program(prog, skel_->obj) {
+        if (!is_cgroup_program(bpf_program__name(prog))) continue;
+        bpf_link* link = bpf_program__attach_cgroup(prog, cgroup_dir);
+        if (!link)
+            throw UserError(std::string("cannot record the network: attach ") + bpf_program__name(prog) +
+                            " to the sandbox's cgroup: " + std::strerror(errno));
+        cgroup_links_.push_back(link);
+    }
 }
 
 struct Guard::Events {
@@ -258,6 +288,7 @@ void Guard::stop_events() {
 
 Guard::~Guard() {
     stop_events();
+    for (bpf_link* l : cgroup_links_) bpf_link__destroy(l);
     guard__destroy(skel_);
 }
 
@@ -388,7 +419,8 @@ std::unique_ptr<Guard> Guard::load() {
     throw UserError("BPF LSM guard unavailable: " + p.failure + "; " + p.fix);
 }
 
-std::unique_ptr<Guard> Guard::load_audit() { throw UserError("this mbx was built without the guard"); }
+std::unique_ptr<Guard> Guard::load_audit(bool) { throw UserError("this mbx was built without the guard"); }
+void Guard::record_network(pid_t, int) {}
 std::unique_ptr<Guard> Guard::load_pinned(const std::string&) { return load(); }
 uint32_t Guard::max_sandbox_id() { return 0; }
 

@@ -9,8 +9,12 @@
 #include <string>
 #include <vector>
 
+#include <sys/types.h>
+
 #include "src/exec_policy.h"
 #include "src/net_policy.h"
+
+struct bpf_link;  // libbpf's
 
 namespace mbx {
 
@@ -75,7 +79,14 @@ public:
     static std::unique_ptr<Guard> load();
     // Only the tracing programs: marks and the exec audit, no denials (for
     // the Landlock fallback, where BPF LSM programs do not load; root only).
-    static std::unique_ptr<Guard> load_audit();
+    // With network, also the cgroup programs record_network() attaches.
+    static std::unique_ptr<Guard> load_audit(bool network = false);
+    // Records (once each) the IP addresses the processes of a cgroup connect,
+    // send to and bind, as the events of the sandbox whose init is
+    // sandbox_init: cgroup sock_addr programs attached to cgroup_dir (a
+    // cgroup v2 directory of the sandbox's own) until this Guard goes.
+    // Needs load_audit(true); throws UserError saying why not.
+    void record_network(pid_t sandbox_init, int cgroup_dir);
     // For mbx-guardd: the maps are pinned in dir (a bpffs directory) and
     // reused from an earlier load, and the links are pinned there too, so the
     // programs stay attached when this process exits (fail closed). The new
@@ -117,6 +128,7 @@ private:
     Skeleton* skel_;
     bool enforcing_;
     std::unique_ptr<Events> events_;
+    std::vector<::bpf_link*> cgroup_links_;  // record_network()'s, owned
 };
 
 }  // namespace mbx

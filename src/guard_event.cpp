@@ -70,9 +70,9 @@ std::string event_json(const mbx_guard_event& e, int64_t boot_to_unix) {
                         {"hook", hook_name(e.hook)},
                         {"denied", e.error != 0},
                         {"pid", e.pid},
-                        {"ppid", e.ppid},
                         {"uid", e.uid},
                         {"comm", bounded(e.comm, sizeof e.comm)}};
+    if (e.ppid) j["ppid"] = e.ppid;  // not known to the cgroup programs
     if (e.path[0]) j["path"] = bounded(e.path, sizeof e.path);
     if (e.error) j["error"] = std::strerror(-e.error);
     if (e.target_pid) j["target_pid"] = e.target_pid;

@@ -198,6 +198,9 @@ struct GuardChoice {
     int landlock_abi = 0;
     std::string mechanism;  // for the log: "bpf lsm", "landlock+seccomp", "bpf tracing", "none"
     bool complain = false;  // the BPF LSM guard logs what it would deny, denying nothing
+    // --monitor without BPF LSM, as root: guard's cgroup programs record the
+    // network (the sandbox then needs a cgroup of its own).
+    Guard* network_recorder = nullptr;
 };
 
 GuardChoice choose_guard(const RunOptions& opt, const NetPolicy& net, ExecPolicy& exec) {
@@ -230,12 +233,19 @@ GuardChoice choose_guard(const RunOptions& opt, const NetPolicy& net, ExecPolicy
         g.mechanism = "none";
         g.detail = "--monitor: nothing enforced beyond the layer; not BPF LSM: " + why;
         if (root) {
-            try {
-                g.guard = Guard::load_audit();
-                g.mechanism = "bpf tracing";
-                g.detail += "; execs recorded by BPF tracing";
-            } catch (const UserError& e) {
-                spdlog::debug("no exec audit: {}", e.what());
+            // The network by cgroup sock_addr programs, where they load.
+            for (bool network : {true, false}) {
+                try {
+                    auto audit = Guard::load_audit(network);
+                    if (network) g.network_recorder = audit.get();
+                    g.guard = std::move(audit);
+                    g.mechanism = "bpf tracing";
+                    g.detail += network ? "; execs and network recorded by BPF tracing and cgroup programs"
+                                        : "; execs recorded by BPF tracing";
+                    break;
+                } catch (const UserError& e) {
+                    spdlog::debug("{}", e.what());
+                }
             }
         }
         return g;
@@ -345,8 +355,8 @@ std::string monitor_record(const GuardChoice& g) {
     std::vector<std::string> missing = {"opens outside the view (/tmp, /dev, /proc, --bind and direct paths)"};
     if (g.guard) recorded.push_back("exec");
     else missing.push_back("execs but as the view's exec opens (no arguments; BPF needs root or mbx-guardd)");
-    if (g.guard && g.guard->enforcing()) recorded.push_back("network");
-    else missing.push_back("network addresses (they need the BPF LSM guard)");
+    if ((g.guard && g.guard->enforcing()) || g.network_recorder) recorded.push_back("network");
+    else missing.push_back("network addresses (they need the BPF LSM guard, or root for cgroup BPF programs)");
     std::string m;
     for (auto& x : missing) m += (m.empty() ? "" : "; ") + x;
     return monitor_json(recorded, m, current_dir());
@@ -432,6 +442,14 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     } catch (const UserError&) {
         drop_if_unused();
         throw;
+    }
+    if (g.network_recorder && !cgroup) {
+        try {
+            cgroup = SandboxCgroup::create(opt.limits, true);
+        } catch (const UserError& e) {
+            spdlog::debug("{}", e.what());
+            g.network_recorder = nullptr;  // said in the monitor record
+        }
     }
     std::unique_ptr<GuardLink>& guard = g.guard;
     const bool fallback = g.fallback;
@@ -553,6 +571,7 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
     try {
         apply_id_maps(child, maps);
         if (cgroup) cgroup->add(child);
+        if (g.network_recorder) g.network_recorder->record_network(child, cgroup->dir_fd());
     } catch (...) {
         ::kill(child, SIGKILL);
         reap();

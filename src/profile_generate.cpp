@@ -164,7 +164,7 @@ std::string generate_profile(const std::vector<std::string>& lines, const Genera
     out += toml_list("writable", writable, cwd);
     out += "\n[net]\n";
     if (!net_recorded) {
-        out += "# Not recorded (the network needs the BPF LSM guard): left as mbx run's default.\n";
+        out += "# Not recorded (the network needs BPF: root, or mbx-guardd): left as mbx run's default.\n";
     } else if (peers.empty()) {
         out += "# It used no network address.\nmode = \"none\"\n";
     } else {
