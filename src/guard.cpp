@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "overlay/sys/unique_fd.h"
 #include "src/error.h"
 #include "src/pidfd.h"
 
@@ -17,6 +18,8 @@
 #include <spdlog/spdlog.h>
 
 #include <dirent.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -241,6 +244,7 @@ struct Guard::Events {
     GuardEventSink sink;
     int64_t boot_to_unix = 0;
     std::atomic<bool> stop{false};
+    UniqueFd wake;  // an eventfd: stop_events() ends the thread's wait at once
     std::thread thread;
 };
 
@@ -270,10 +274,27 @@ void Guard::consume_events() {
 }
 
 void Guard::start_events(GuardEventSink sink) {
-    event_fd(std::move(sink));
+    int ring = event_fd(std::move(sink));
     Events* raw = events_.get();
-    raw->thread = std::thread([raw] {
-        while (!raw->stop.load()) ring_buffer__poll(raw->rb, 100);
+    // One wait for the ring buffer's descriptor and a wake-up, so that the
+    // end of a run does not wait out a poll's timeout (without them: polls).
+    UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
+    raw->wake.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (ep && raw->wake) {
+        struct epoll_event e{};
+        e.events = EPOLLIN;
+        ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, ring, &e);
+        ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, raw->wake.get(), &e);
+    } else {
+        ep.reset();
+    }
+    raw->thread = std::thread([raw, ep = std::move(ep)] {
+        while (!raw->stop.load()) {
+            struct epoll_event ev[2];
+            if (ep) ::epoll_wait(ep.get(), ev, 2, 100);
+            else ring_buffer__poll(raw->rb, 100);
+            ring_buffer__consume(raw->rb);
+        }
         ring_buffer__consume(raw->rb);  // what came in last
     });
 }
@@ -281,6 +302,10 @@ void Guard::start_events(GuardEventSink sink) {
 void Guard::stop_events() {
     if (!events_) return;
     events_->stop = true;
+    if (events_->wake) {
+        uint64_t one = 1;
+        (void)!::write(events_->wake.get(), &one, sizeof one);
+    }
     if (events_->thread.joinable()) events_->thread.join();
     ring_buffer__free(events_->rb);
     events_.reset();
