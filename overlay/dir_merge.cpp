@@ -1,7 +1,10 @@
-// Merged directory listings: upper entries first, then lower entries that are
-// neither shadowed, whited out, hidden, nor under an opaque upper directory.
+// Merged directory listings: upper entries, and lower entries that are neither
+// shadowed, whited out, hidden, nor under an opaque upper directory; in the
+// order of their cookies (stable readdir offsets).
 #include <dirent.h>
+#include <xxhash.h>
 
+#include <algorithm>
 #include <unordered_set>
 
 #include "overlay/filesystem.h"
@@ -9,7 +12,16 @@
 
 namespace mbx::overlay {
 
-Result<std::vector<MergedEntry>> Filesystem::list(Inode& dir) {
+namespace {
+
+uint64_t cookie_of(const std::string& name) {
+    uint64_t c = XXH3_64bits(name.data(), name.size()) >> 1;  // a positive off_t
+    return c < 3 ? c + 3 : c;
+}
+
+}  // namespace
+
+Result<Listing> Filesystem::list(Inode& dir) {
     auto f = fds(dir);
     if (!f) return Errno{f.error()};
     int upper = f->u(), lower = f->l();
@@ -36,7 +48,7 @@ Result<std::vector<MergedEntry>> Filesystem::list(Inode& dir) {
                 // type is in the owner record): let the caller stat it.
                 type = DT_UNKNOWN;
             }
-            out.push_back({e.name, present_ino(st->st_dev, st->st_ino), type});
+            out.push_back({e.name, present_ino(st->st_dev, st->st_ino), type, cookie_of(e.name)});
             seen.insert(std::move(e.name));
         }
     }
@@ -54,11 +66,14 @@ Result<std::vector<MergedEntry>> Filesystem::list(Inode& dir) {
                     auto st = sys::stat_at(lower, e.name.c_str());
                     if (st && hidden(*st)) continue;
                 }
-                out.push_back({e.name, present_ino(ldev, e.ino), e.type});
+                out.push_back({e.name, present_ino(ldev, e.ino), e.type, cookie_of(e.name)});
             }
         }
     }
-    return out;
+    // Two names with one cookie (a 63-bit hash) would make a read that stops
+    // between them skip the second: not expected in this universe.
+    std::sort(out.begin(), out.end(), [](const MergedEntry& a, const MergedEntry& b) { return a.cookie < b.cookie; });
+    return Listing{std::move(out)};
 }
 
 Result<void> Filesystem::check_empty(int upper_dir, int lower_dir, bool opaque) {

@@ -35,6 +35,7 @@ std::shared_ptr<Inode> new_inode(const std::shared_ptr<Inode>& parent, const cha
 }  // namespace
 
 Filesystem::Filesystem(Config cfg) : cfg_(std::move(cfg)), fd_cache_(cfg_.fd_budget) {
+    ::clock_gettime(CLOCK_REALTIME, &started_);
     root_ = std::make_shared<Inode>();
     root_->upper = share(UniqueFd(::fcntl(cfg_.upper_root.get(), F_DUPFD_CLOEXEC, 3)));
     root_->lower = share(UniqueFd(::fcntl(cfg_.lower_root.get(), F_DUPFD_CLOEXEC, 3)));
@@ -310,7 +311,9 @@ Result<Filesystem::Looked> Filesystem::lookup(const std::shared_ptr<Inode>& pare
         std::lock_guard lock(in->mu);
         from_upper = r.upper_exists && (in->ovr || !has_lower || !S_ISDIR(type));
     }
-    return Looked{in, present(*in, from_upper ? r.upper_st : r.lower_st, from_upper, merged_dir)};
+    struct stat shown = from_upper ? r.upper_st : r.lower_st;
+    if (merged_dir) take_later_mtime(shown, r.lower_st);
+    return Looked{in, present(*in, shown, from_upper, merged_dir)};
 }
 
 Result<Filesystem::Looked> Filesystem::adopt(const std::shared_ptr<Inode>& parent, const char* name,
@@ -344,7 +347,20 @@ Result<struct stat> Filesystem::attr(Inode& in) {
     }
     auto st = sys::stat_fd(use_upper ? f->u() : f->l());
     if (!st) return st;
-    return present(in, *st, use_upper, S_ISDIR(st->st_mode) && f->upper && f->lower);
+    bool merged_dir = S_ISDIR(st->st_mode) && f->upper && f->lower;
+    if (merged_dir && use_upper)
+        if (auto lst = sys::stat_fd(f->l())) take_later_mtime(*st, *lst);
+    return present(in, *st, use_upper, merged_dir);
+}
+
+// A merged directory shows the mtime of its layer side, unless the host
+// changed its side during the run: the kernel keeps a directory's cached
+// listing while its mtime stays, and a host change must end that too.
+void Filesystem::take_later_mtime(struct stat& st, const struct stat& other) const {
+    auto later = [](const struct timespec& a, const struct timespec& b) {
+        return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
+    };
+    if (later(other.st_mtim, started_) && later(other.st_mtim, st.st_mtim)) st.st_mtim = other.st_mtim;
 }
 
 struct stat Filesystem::present(Inode& in, struct stat st, bool from_upper, bool merged_dir) {

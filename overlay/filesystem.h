@@ -38,6 +38,14 @@ struct MergedEntry {
     std::string name;
     uint64_t ino;
     unsigned char type;
+    // Its readdir offset: a hash of the name, so that an offset names the
+    // same place whatever was added or removed since (1 and 2 are "." and "..").
+    uint64_t cookie;
+};
+
+// A directory's merged listing, sorted by cookie.
+struct Listing {
+    std::vector<MergedEntry> entries;
 };
 
 class Filesystem {
@@ -77,6 +85,9 @@ public:
     Result<Looked> adopt(const std::shared_ptr<Inode>& parent, const char* name, const struct stat& st,
                          const std::optional<layer::Override>& record, bool opaque, UniqueFd handle);
     Result<struct stat> attr(Inode& in);
+    // A merged directory's mtime: st's, or other's (the host side) when the
+    // host changed it after the server started and later than st.
+    void take_later_mtime(struct stat& st, const struct stat& other) const;
     // The attributes shown inside for backing object st (from the layer if
     // from_upper, else from the host).
     struct stat present(Inode& in, struct stat st, bool from_upper, bool merged_dir);
@@ -104,7 +115,7 @@ public:
     Result<void> write_override(Inode& in, int upper_fd, const layer::Override& o);  // in.mu held
 
     // --- directories (dir_merge.cpp)
-    Result<std::vector<MergedEntry>> list(Inode& dir);
+    Result<Listing> list(Inode& dir);
     // ENOTEMPTY unless the merged directory has no visible entry.
     Result<void> check_empty(int upper_dir, int lower_dir, bool opaque);
     // Removes the whiteouts left in an upper directory that is empty in the merged view.
@@ -131,6 +142,7 @@ private:
     std::shared_ptr<Inode> root_;
     std::atomic<uint64_t> tmp_counter_{0};
     bool flush_on_close_ = false;
+    struct timespec started_ {};  // when the server started (CLOCK_REALTIME)
     // Host filesystems seen, dev+1 per slot (0 = free); the slot index goes
     // into st_ino's top byte, see present_ino. Append-only and lock-free.
     std::array<std::atomic<uint64_t>, 128> devs_{};

@@ -35,6 +35,8 @@
 
 namespace mbx::overlay {
 
+struct Listing;  // filesystem.h
+
 struct InodeKey {
     dev_t dev = 0;
     ino_t ino = 0;
@@ -71,6 +73,9 @@ struct Inode : std::enable_shared_from_this<Inode> {
     // inherited ACLs, LSM labels.)
     bool no_file_caps = false;
     std::atomic<bool> referenced{false};  // used since the cache last looked
+    // A directory's merged listing while the kernel reads it (READDIR at
+    // offset 0 makes it, the empty READDIR at its end drops it).
+    std::shared_ptr<const Listing> listing;
 
     InodeKey key;                 // guarded by InodeTable::mu_
     uint64_t nlookup = 0;         // kernel references; guarded by InodeTable::mu_

@@ -27,16 +27,10 @@ struct FileHandle {
     UniqueFd fd;
 };
 
-struct DirHandle {
-    std::vector<MergedEntry> entries;
-    bool loaded = false;
-};
-
 constexpr const char* kFileCapsXattr = "security.capability";
 
 Filesystem& fsof(fuse_req_t req) { return *static_cast<Filesystem*>(fuse_req_userdata(req)); }
 FileHandle& fh(fuse_file_info* fi) { return *reinterpret_cast<FileHandle*>(fi->fh); }
-DirHandle& dh(fuse_file_info* fi) { return *reinterpret_cast<DirHandle*>(fi->fh); }
 
 mode_t layer_mode(mode_t presented) {
     return (presented & 0777) | (S_ISDIR(presented) ? 0700 : 0600);
@@ -721,51 +715,62 @@ void op_lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info*
     fuse_reply_lseek(req, r);
 }
 
-void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    Inode& dir = *fsof(req).inode(ino);
-    bool merged;
-    {
-        std::lock_guard lock(dir.mu);
-        merged = dir.has_upper && dir.has_lower && !dir.opaque;
-    }
-    fi->fh = reinterpret_cast<uint64_t>(new DirHandle);
-    // The kernel may answer later listings from its cache; it drops it when the
-    // directory changes through the view or its mtime changes (on the host).
-    // Not for a merged directory: it shows the layer's mtime, so a host entry
-    // added under it would stay unlisted.
-    fi->cache_readdir = !merged;
-    fi->keep_cache = !merged;
-    if (fuse_reply_open(req, fi) != 0) delete reinterpret_cast<DirHandle*>(fi->fh);
+void op_opendir(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
+    // ENOSYS once, and the kernel sends no more OPENDIR nor RELEASEDIR: two
+    // round trips saved on every listing. Listings then live in the Inode
+    // (READDIR at offset 0 makes one), and the kernel caches every
+    // directory's: it drops the cache when the directory changes through the
+    // view or its mtime changes (a merged directory shows the later mtime of
+    // its two sides, so a host change to it shows too).
+    reply_err(req, ENOSYS);
 }
 
-void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi, bool plus) {
+// The listing of dir that READDIR at off reads from: made afresh at offset 0
+// (opendir, rewinddir), else the one being read.
+Result<std::shared_ptr<const Listing>> listing_at(Filesystem& fs, Inode& dir, off_t off) {
+    if (off != 0) {
+        std::lock_guard lock(dir.mu);
+        if (dir.listing) return dir.listing;
+    }
+    auto l = fs.list(dir);
+    if (!l) return Errno{l.error()};
+    auto made = std::make_shared<const Listing>(std::move(*l));
+    std::lock_guard lock(dir.mu);
+    dir.listing = made;
+    return made;
+}
+
+void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
     Filesystem& fs = fsof(req);
     auto dir = fs.shared(ino);
-    DirHandle& d = dh(fi);
-    // A listing is merged once per open handle (and again on rewinddir).
-    if (off == 0 || !d.loaded) {
-        auto l = fs.list(*dir);
-        if (!l) return (void)reply_err(req, l.error());
-        d.entries = std::move(*l);
-        d.loaded = true;
-    }
+    auto listing = listing_at(fs, *dir, off);
+    if (!listing) return (void)reply_err(req, listing.error());
+    const std::vector<MergedEntry>& entries = (*listing)->entries;
     std::unique_ptr<char[]> buf(new char[size]);
     char* p = buf.get();
     size_t rem = size;
-    size_t total = d.entries.size() + 2;
-    for (size_t i = static_cast<size_t>(off); i < total; ++i) {
+    // "." and ".." at cookies 1 and 2, then the entries after off.
+    size_t first = static_cast<size_t>(
+        std::upper_bound(entries.begin(), entries.end(), uint64_t(off),
+                         [](uint64_t o, const MergedEntry& e) { return o < e.cookie; }) -
+        entries.begin());
+    size_t total = entries.size() + 2;
+    size_t i = off < 2 ? static_cast<size_t>(off) : first + 2;
+    for (; i < total; ++i) {
         const char* name;
-        uint64_t eino;
+        uint64_t eino, cookie;
         unsigned char type;
         if (i < 2) {
             name = i == 0 ? "." : "..";
             eino = dir->ino;
             type = DT_DIR;
+            cookie = i + 1;
         } else {
-            const MergedEntry& e = d.entries[i - 2];
+            const MergedEntry& e = entries[i - 2];
             name = e.name.c_str();
             eino = e.ino;
             type = e.type;
+            cookie = e.cookie;
         }
         size_t n;
         if (plus) {
@@ -780,7 +785,7 @@ void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
                 child = c->inode;
                 e = entry_of(fs, *c);
             }
-            n = fuse_add_direntry_plus(req, p, rem, name, &e, static_cast<off_t>(i + 1));
+            n = fuse_add_direntry_plus(req, p, rem, name, &e, static_cast<off_t>(cookie));
             if (n > rem) {
                 if (child) fs.table().forget(child.get(), 1);
                 break;
@@ -789,26 +794,26 @@ void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
             struct stat st {};
             st.st_ino = eino;
             st.st_mode = DTTOIF(type);
-            n = fuse_add_direntry(req, p, rem, name, &st, static_cast<off_t>(i + 1));
+            n = fuse_add_direntry(req, p, rem, name, &st, static_cast<off_t>(cookie));
             if (n > rem) break;
         }
         p += n;
         rem -= n;
     }
+    // The kernel reads until a READDIR comes back empty: the listing is done.
+    if (rem == size) {
+        std::lock_guard lock(dir->mu);
+        if (dir->listing == *listing) dir->listing.reset();
+    }
     fuse_reply_buf(req, buf.get(), size - rem);
 }
 
-void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
-    do_readdir(req, ino, size, off, fi, false);
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+    do_readdir(req, ino, size, off, false);
 }
 
-void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
-    do_readdir(req, ino, size, off, fi, true);
-}
-
-void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-    delete reinterpret_cast<DirHandle*>(fi->fh);
-    reply_err(req, 0);
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+    do_readdir(req, ino, size, off, true);
 }
 
 void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
@@ -950,7 +955,6 @@ const fuse_lowlevel_ops kOps = [] {
     o.opendir = op_opendir;
     o.readdir = op_readdir;
     o.readdirplus = op_readdirplus;
-    o.releasedir = op_releasedir;
     o.fsyncdir = op_fsyncdir;
     o.statfs = op_statfs;
     o.setxattr = op_setxattr;

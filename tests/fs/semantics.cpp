@@ -1452,6 +1452,42 @@ TEST_CASE("telldir and seekdir resume at the same entry") {
     }
 }
 
+TEST_CASE("seekdir to a position taken before entries were added and removed resumes at that entry") {
+    Scratch s;
+    SYS(mkdirat(s.dfd, "d", 0755));
+    for (int i = 0; i < 300; ++i) make_file_at(s.dfd, "d/e" + std::to_string(i), "");
+    DIR* d = opendir((s / "d").c_str());
+    REQUIRE(d != nullptr);
+    struct Closer {
+        DIR* d;
+        ~Closer() { closedir(d); }
+    } closer{d};
+    std::vector<std::pair<long, std::string>> order;
+    for (;;) {
+        long pos = telldir(d);
+        struct dirent* de = readdir(d);
+        if (!de) break;
+        order.emplace_back(pos, de->d_name);
+    }
+    REQUIRE(order.size() == 302);
+    // Others change the directory; the positions taken still name their entries.
+    for (int i = 0; i < 100; ++i) make_file_at(s.dfd, "d/new" + std::to_string(i), "");
+    std::set<std::string> removed;
+    for (size_t k = 10; k < 300; k += 7) {
+        if (order[k].second[0] != 'e') continue;
+        SYS(unlinkat(s.dfd, ("d/" + order[k].second).c_str(), 0));
+        removed.insert(order[k].second);
+    }
+    for (size_t k : {size_t(2), size_t(50), size_t(151), size_t(299)}) {
+        if (removed.count(order[k].second) || order[k].second[0] != 'e') continue;
+        INFO("position index " << k << " (" << order[k].second << ")");
+        seekdir(d, order[k].first);
+        struct dirent* de = readdir(d);
+        REQUIRE(de != nullptr);
+        CHECK(std::string(de->d_name) == order[k].second);
+    }
+}
+
 // ====================================================== sparse / large ====
 
 TEST_CASE("a sparse file with data at 1 GiB has holes that read as zeros") {
