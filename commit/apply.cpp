@@ -133,8 +133,9 @@ public:
             for (auto& p : batch)  // only regular files have data to sync (never open a device)
                 if (auto st = sys::stat_at(p.dir.get(), p.tmp.c_str()); st && S_ISREG(st->st_mode))
                     if (auto f = sys::open_at(p.dir.get(), p.tmp.c_str(), O_RDONLY | O_NOFOLLOW)) ::fsync(f->get());
-            sync_dir(j_.backups());
+            if (unsynced_backups_) sync_dir(j_.backups());
         }
+        unsynced_backups_ = false;
         std::vector<StepOutcome> outcomes;
         for (auto& p : batch) {
             StepOutcome o;
@@ -163,13 +164,13 @@ public:
 
     static constexpr size_t kSyncFsFrom = 16;
 
+private:
     // Every file system written so far, synced.
     void sync_touched() {
         for (auto& [dev, fd] : touched_) ::syncfs(fd.get());
         ::syncfs(j_.backups());
     }
 
-private:
     // Keeps the host entry dir/name as backup n, once: a retried step finds
     // the backup of its first attempt. move: the entry may leave the host.
     // sync: the backup is on disk when this returns (else the caller syncs
@@ -178,7 +179,10 @@ private:
         std::string b = std::to_string(n), part = b + ".part";
         int backups = j_.backups();
         struct stat bst;
-        if (::fstatat(backups, b.c_str(), &bst, AT_SYMLINK_NOFOLLOW) == 0) return {};
+        if (::fstatat(backups, b.c_str(), &bst, AT_SYMLINK_NOFOLLOW) == 0) {
+            if (!sync) unsynced_backups_ = true;  // a first attempt's, maybe not on disk yet
+            return {};
+        }
         (void)sys::remove_tree_at(backups, part.c_str());
         if (move) {
             if (::renameat(dir, name, backups, b.c_str()) == 0) {
@@ -197,6 +201,7 @@ private:
             }
         if (::renameat(backups, part.c_str(), backups, b.c_str()) < 0) return last_errno();
         if (sync) sync_dir(backups);
+        else unsynced_backups_ = true;
         fault_point();
         return {};
     }
@@ -282,6 +287,7 @@ private:
     Journal& j_;
     const ApplyTarget& t_;
     std::map<dev_t, UniqueFd> touched_;
+    bool unsynced_backups_ = false;  // keep(sync = false) since the last finish()
 };
 
 }  // namespace
