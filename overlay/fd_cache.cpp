@@ -35,9 +35,10 @@ void FdCache::trim() {
             ring_.push_back(in);
             continue;
         }
-        size_t n = (in->upper ? 1 : 0) + (in->lower ? 1 : 0);
+        size_t n = (in->upper ? 1 : 0) + (in->lower ? 1 : 0) + (in->data ? 1 : 0);
         in->upper.reset();
         in->lower.reset();
+        in->data.reset();
         in->in_cache = false;
         held_.fetch_sub(n, std::memory_order_relaxed);
     }

@@ -10,6 +10,7 @@
 
 #include <cstring>
 
+#include "overlay/copy_data.h"
 #include "overlay/sys/sys.h"
 
 namespace mbx::overlay {
@@ -262,20 +263,115 @@ Result<Resolved> Filesystem::resolve(Inode& parent, const char* name) {
     return r;
 }
 
+namespace {
+
+// The table key of the Inode of an existing entry: its backing object, and
+// for a host file with other names, the name too (each name of a host hard
+// link is its own Inode until copied up).
+InodeKey key_of(const Inode& parent, const char* name, const Resolved& r) {
+    const struct stat& st = r.upper_exists ? r.upper_st : r.lower_st;
+    InodeKey key{st.st_dev, st.st_ino, 0};
+    if (!r.upper_exists && !S_ISDIR(st.st_mode) && st.st_nlink > 1) {
+        uint64_t seed = reinterpret_cast<uintptr_t>(&parent);
+        key.tag = XXH3_64bits_withSeed(name, std::strlen(name), seed) | 1;
+    }
+    return key;
+}
+
+}  // namespace
+
+void Filesystem::pin_lower_entry(const Inode& parent, const char* name, const Resolved& r) {
+    if (r.upper_exists || !r.lower_exists) return;
+    if (auto in = table_.find(key_of(parent, name, r))) {
+        pin(*in);
+        table_.unhash(in.get());
+        std::lock_guard lock(in->mu);
+        in->detached = !in->has_upper;
+    }
+}
+
+namespace {
+
+// A private, unnamed copy of a host file (its name gone from the view), for
+// writes through descriptors still open on it.
+Result<UniqueFd> private_copy(int work, int lower_path_fd) {
+    auto src = sys::reopen(lower_path_fd, O_RDONLY);
+    if (!src) return Errno{src.error()};
+    auto st = sys::stat_fd(src->get());
+    if (!st) return Errno{st.error()};
+    int fd = ::openat(work, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) return last_errno();
+    UniqueFd dst(fd);
+    if (auto r = copyup::copy_file_data(src->get(), dst.get(), st->st_size); !r) return Errno{r.error()};
+    return dst;
+}
+
+}  // namespace
+
+Result<FdRef> Filesystem::data_fd(const std::shared_ptr<Inode>& in, bool for_write) {
+    bool detached;
+    {
+        std::lock_guard lock(in->mu);
+        if (in->data_private) return in->data;
+        detached = in->detached && !in->has_upper;
+    }
+    if (for_write && detached) {
+        auto f = fds(*in);  // pinned: still there
+        if (!f) return Errno{f.error()};
+        auto copy = private_copy(work(), f->l());
+        if (!copy) return Errno{copy.error()};
+        std::lock_guard lock(in->mu);
+        if (!in->data_private) {
+            if (!in->data) fd_cache_.added(*in, 1);
+            in->data = share(std::move(*copy));
+            in->data_private = true;
+        }
+        return in->data;
+    }
+    if (for_write)
+        if (auto r = copy_up(in); !r) return Errno{r.error()};
+    // A copy-up by another thread between our looks makes a host-side
+    // descriptor stale: look again.
+    for (int round = 0; round < 3; ++round) {
+        {
+            std::lock_guard lock(in->mu);
+            in->referenced.store(true, std::memory_order_relaxed);
+            if (in->data && in->data_upper == in->has_upper) return in->data;
+        }
+        auto f = fds(*in);
+        if (!f) return Errno{f.error()};
+        bool upper = f->upper != nullptr;
+        auto fd = sys::reopen(f->top(), upper ? O_RDWR : O_RDONLY);
+        if (!fd) return Errno{fd.error()};
+        FdRef made = share(std::move(*fd));
+        {
+            std::lock_guard lock(in->mu);
+            if (in->data && in->data_upper == in->has_upper) return in->data;  // another thread's
+            if (upper != in->has_upper) continue;
+            if (!in->data) fd_cache_.added(*in, 1);
+            in->data = made;
+            in->data_upper = upper;
+        }
+        fd_cache_.trim();
+        return made;
+    }
+    return Errno{EIO};
+}
+
+void Filesystem::set_data(Inode& in, UniqueFd fd) {
+    if (!in.data) fd_cache_.added(in, 1);
+    in.data = share(std::move(fd));
+    in.data_upper = true;
+}
+
 Result<Filesystem::Looked> Filesystem::lookup(const std::shared_ptr<Inode>& parent, const char* name) {
     auto res = resolve(*parent, name);
     if (!res) return Errno{res.error()};
     Resolved& r = *res;
     if (!r.exists()) return Errno{ENOENT};
 
-    InodeKey key;
     const struct stat& st = r.upper_exists ? r.upper_st : r.lower_st;
-    key.dev = st.st_dev;
-    key.ino = st.st_ino;
-    if (!r.upper_exists && !S_ISDIR(st.st_mode) && st.st_nlink > 1) {
-        uint64_t seed = reinterpret_cast<uintptr_t>(parent.get());
-        key.tag = XXH3_64bits_withSeed(name, std::strlen(name), seed) | 1;
-    }
+    InodeKey key = key_of(*parent, name, r);
     bool merged_dir = r.upper_exists && S_ISDIR(r.upper_st.st_mode) && r.lower_exists &&
                       S_ISDIR(r.lower_st.st_mode);
     bool has_lower = r.lower_exists && (!r.upper_exists || merged_dir);

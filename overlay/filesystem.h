@@ -67,6 +67,20 @@ public:
     void pin(Inode& in);
     // Pins the Inode currently backing parent-upper/name, if the kernel knows it.
     void pin_upper_entry(int upper_dir, const char* name);
+    // Pins the Inode of a host entry about to be hidden (r: its resolution
+    // beneath parent), if the kernel knows it: a file still open must stay
+    // readable through it.
+    void pin_lower_entry(const Inode& parent, const char* name, const Resolved& r);
+    // Do the kernel's opens reach the server (OPEN, and a handle per open),
+    // or do reads and writes go through a descriptor per Inode? Per Inode
+    // unless the run is monitored (opens are recorded) or the writeback
+    // cache is on (its opens need other flags).
+    bool per_inode_io() const { return !cfg_.writeback && !cfg_.access_log; }
+    // The per-Inode descriptor (see Inode::data); for_write: on the layer's
+    // copy, made now if needed.
+    Result<FdRef> data_fd(const std::shared_ptr<Inode>& in, bool for_write);
+    // fd (read-write, on the layer's file) becomes in's data descriptor (in.mu held).
+    void set_data(Inode& in, UniqueFd fd);
 
     // --- names (filesystem.cpp)
     Result<Resolved> resolve(Inode& parent, const char* name);

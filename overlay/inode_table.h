@@ -58,6 +58,17 @@ struct Inode : std::enable_shared_from_this<Inode> {
     bool has_lower = false;  // a host entry backs it (for directories: merged)
     FdRef upper;             // cached O_PATH handles, possibly evicted
     FdRef lower;
+    // Without FUSE OPEN (the kernel opens files without asking): the one
+    // descriptor every read and write of this file goes through, on the
+    // layer's copy (read-write) once there is one, else on the host's
+    // (read-only); possibly evicted like the others.
+    FdRef data;
+    bool data_upper = false;
+    // Its name went (unlink, rename over) while it was only a host file: a
+    // write can no longer copy it up into the layer, so data becomes a
+    // private copy (an unnamed file in the work directory).
+    bool detached = false;
+    bool data_private = false;
     bool pinned = false;     // handles must stay: the name no longer leads here
     bool in_cache = false;   // listed in the FdCache ring
     // Where the entry lives in the merged tree; copy-up and re-opening need it.

@@ -32,6 +32,18 @@ constexpr const char* kFileCapsXattr = "security.capability";
 Filesystem& fsof(fuse_req_t req) { return *static_cast<Filesystem*>(fuse_req_userdata(req)); }
 FileHandle& fh(fuse_file_info* fi) { return *reinterpret_cast<FileHandle*>(fi->fh); }
 
+// The descriptor an I/O request on ino goes through: its open handle's, or
+// without OPEN (handle 0) the Inode's own; for_write: on the layer's copy.
+// Held by the caller for the request (eviction may drop the Inode's).
+Result<FdRef> io_fd(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, bool for_write) {
+    if (fi && fi->fh) {
+        FileHandle& h = fh(fi);
+        return FdRef(std::shared_ptr<const UniqueFd>(), &h.fd);  // aliasing: not owned, lives as long as the open
+    }
+    Filesystem& fs = *static_cast<Filesystem*>(fuse_req_userdata(req));
+    return fs.data_fd(fs.shared(ino), for_write);
+}
+
 mode_t layer_mode(mode_t presented) {
     return (presented & 0777) | (S_ISDIR(presented) ? 0700 : 0600);
 }
@@ -250,6 +262,9 @@ void op_init(void* userdata, fuse_conn_info* conn) {
     // to steal weird page") and copies anyway, after a warning each time.
     conn->want &= ~FUSE_CAP_SPLICE_MOVE;
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+    // Without OPEN nobody would truncate for an open with O_TRUNC: the
+    // kernel then truncates first (SETATTR), as for truncate(2).
+    if (fs.per_inode_io()) conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
     conn->want &= ~FUSE_CAP_POSIX_LOCKS;
     conn->want &= ~FUSE_CAP_FLOCK_LOCKS;
     // Written data stays in the kernel's page cache and comes in big writes:
@@ -340,7 +355,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
     }
     if (valid & FUSE_SET_ATTR_SIZE) {
         int r;
-        if (fi) {
+        if (fi && fi->fh) {
             r = ::ftruncate(fh(fi).fd.get(), attr->st_size);
         } else {
             auto fd = sys::reopen(ufd, O_WRONLY);
@@ -356,7 +371,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
         if (valid & FUSE_SET_ATTR_MTIME_NOW) ts[1].tv_nsec = UTIME_NOW;
         else if (valid & FUSE_SET_ATTR_MTIME) ts[1] = attr->st_mtim;
         int r;
-        if (fi && !S_ISLNK(type)) r = ::futimens(fh(fi).fd.get(), ts);
+        if (fi && fi->fh && !S_ISLNK(type)) r = ::futimens(fh(fi).fd.get(), ts);
         else r = ::utimensat(AT_FDCWD, sys::fd_path(ufd).c_str(), ts, 0);
         if (r < 0) return (void)reply_err(req, errno);
     }
@@ -415,7 +430,10 @@ void op_symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char*
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
     Noted noted(req, Access::Create, parent, name);
     Filesystem& fs = fsof(req);
-    int extra = backing_flags(fs, fi->flags) & (O_APPEND | O_DIRECT | O_SYNC | O_DSYNC | O_NOATIME);
+    // Without OPEN the file's descriptor is shared by every open of it: the
+    // kernel places appends itself.
+    int extra = fs.per_inode_io() ? 0
+                                  : backing_flags(fs, fi->flags) & (O_APPEND | O_DIRECT | O_SYNC | O_DSYNC | O_NOATIME);
     const fuse_ctx* ctx = fuse_req_ctx(req);
     UniqueFd fd;
     auto in = create_entry(fs, parent, name, ctx->uid, ctx->gid, S_IFREG | (mode & 07777), 0,
@@ -423,6 +441,18 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                            fd);
     if (!in) return (void)reply_err(req, in.error());
     fuse_entry_param e = entry_of(fs, *in);
+    if (fs.per_inode_io()) {
+        // No handle: once OPEN has failed with ENOSYS the kernel sends no
+        // RELEASE, for created files either.
+        {
+            std::lock_guard lock(in->inode->mu);
+            fs.set_data(*in->inode, std::move(fd));
+        }
+        fi->fh = 0;
+        fi->keep_cache = 1;
+        fuse_reply_create(req, &e, fi);
+        return;
+    }
     fi->fh = reinterpret_cast<uint64_t>(new FileHandle{std::move(fd)});
     if (fuse_reply_create(req, &e, fi) != 0) delete reinterpret_cast<FileHandle*>(fi->fh);
 }
@@ -463,6 +493,7 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     int pupper = rm->pf.u();
     // An open file stays usable after its name goes.
     if (res->upper_exists) fs.pin_upper_entry(pupper, name);
+    else fs.pin_lower_entry(*rm->parent, name, *res);
     Result<void> r;
     if (res->lower_exists)
         r = fs.put_whiteout(pupper, name, origin_of(fs, pupper, name, *res, child_path(fs, *rm->parent, name)),
@@ -603,6 +634,7 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
         }
     }
     if (dst->upper_exists) fs.pin_upper_entry(npupper, newname);
+    else fs.pin_lower_entry(*np, newname, *dst);
     // What the moved entry replaces (a host entry, or a whiteout's record of
     // one) becomes its record; what leaves the source path is recorded there.
     std::string src_path = child_path(fs, *p, name), dst_path = child_path(fs, *np, newname);
@@ -639,6 +671,11 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
 
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     Filesystem& fs = fsof(req);
+    // ENOSYS once, and the kernel sends no more OPEN nor RELEASE: two round
+    // trips saved on every open(2) (a build opens each header many times).
+    // Reads and writes then go through the Inode's descriptor, and a file is
+    // copied up at its first write or truncation, not when opened for writing.
+    if (fs.per_inode_io()) return (void)reply_err(req, ENOSYS);
     auto in = fs.shared(ino);
     Noted noted(req, open_access(fi->flags), in);
     bool writes = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
@@ -655,41 +692,49 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (fuse_reply_open(req, fi) != 0) delete reinterpret_cast<FileHandle*>(fi->fh);
 }
 
-void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+    auto fd = io_fd(req, ino, fi, false);
+    if (!fd) return (void)reply_err(req, fd.error());
     fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
     buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-    buf.buf[0].fd = fh(fi).fd.get();
+    buf.buf[0].fd = (*fd)->get();
     buf.buf[0].pos = off;
     fuse_reply_data(req, &buf, static_cast<fuse_buf_copy_flags>(0));
 }
 
-void op_write_buf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in_buf, off_t off, fuse_file_info* fi) {
+void op_write_buf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in_buf, off_t off, fuse_file_info* fi) {
+    auto fd = io_fd(req, ino, fi, true);
+    if (!fd) return (void)reply_err(req, fd.error());
     fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in_buf));
     out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-    out.buf[0].fd = fh(fi).fd.get();
+    out.buf[0].fd = (*fd)->get();
     out.buf[0].pos = off;
     ssize_t n = fuse_buf_copy(&out, in_buf, static_cast<fuse_buf_copy_flags>(0));
     if (n < 0) return (void)reply_err(req, static_cast<int>(-n));
     fuse_reply_write(req, static_cast<size_t>(n));
 }
 
-void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+void op_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     // ENOSYS once, and the kernel sends no more flushes: a round trip saved
     // on every close. (Written data still reaches us before close returns.)
     if (!fsof(req).flush_on_close()) return (void)reply_err(req, ENOSYS);
+    auto fd = io_fd(req, ino, fi, false);
+    if (!fd) return (void)reply_err(req, fd.error());
     // close() of a duplicate reports delayed write errors, as close(2) would.
-    int r = ::close(::dup(fh(fi).fd.get()));
+    int r = ::close(::dup((*fd)->get()));
     reply_err(req, r < 0 ? errno : 0);
 }
 
 void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-    delete reinterpret_cast<FileHandle*>(fi->fh);
+    delete reinterpret_cast<FileHandle*>(fi->fh);  // none (0) without OPEN
     reply_err(req, 0);
 }
 
 void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
     Filesystem& fs = fsof(req);
-    int fd = fh(fi).fd.get();
+    auto ref = io_fd(req, ino, fi, false);
+    if (!ref) return (void)reply_err(req, ref.error());
+    int fd = (*ref)->get();
     int r = datasync ? ::fdatasync(fd) : ::fsync(fd);
     int err = r < 0 ? errno : 0;
     // With the writeback cache the kernel keeps the attributes it had before
@@ -700,17 +745,21 @@ void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) 
     reply_err(req, err);
 }
 
-void op_fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fuse_file_info* fi) {
-    int r = ::fallocate(fh(fi).fd.get(), mode, off, len);
+void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, fuse_file_info* fi) {
+    auto fd = io_fd(req, ino, fi, true);
+    if (!fd) return (void)reply_err(req, fd.error());
+    int r = ::fallocate((*fd)->get(), mode, off, len);
     reply_err(req, r < 0 ? errno : 0);
 }
 
-void op_lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
+void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info* fi) {
     // The backing file lacks what the writeback cache still holds, so its
     // holes are not the file's: ENOSYS makes the kernel answer from its own
     // size, the whole file being data (never a hole where data is).
     if (fsof(req).cfg().writeback) return (void)reply_err(req, ENOSYS);
-    off_t r = ::lseek(fh(fi).fd.get(), off, whence);
+    auto fd = io_fd(req, ino, fi, false);
+    if (!fd) return (void)reply_err(req, fd.error());
+    off_t r = ::lseek((*fd)->get(), off, whence);
     if (r < 0) return (void)reply_err(req, errno);
     fuse_reply_lseek(req, r);
 }

@@ -16,7 +16,8 @@
 #     "conflict" and the real "kind" in --json; still exit 0.
 #  3. errors: unknown session, relative path, unknown option, bad --color: exit 125,
 #     one line "mbx: ...".
-#  4. an unchanged copy-up (`: >> F`, touch, chmod to the same mode) shows nothing.
+#  4. an unchanged copy-up (the same bytes written over F, touch, chmod to the
+#     same mode) shows nothing.
 . "$(dirname "$0")/lib.sh"
 e2e_init
 
@@ -409,12 +410,13 @@ part_unchanged() {
   host_fixture "$g" root:root 755 $'#!/bin/sh\necho same\n'
   host_fixture "$h" root:root 644 $'same mode\n'
   host_snapshot "$f" "$g" "$h"
-  mbx_as "$u" run --session "$s" -- sh -c ': >>"$1"; touch "$2"; chmod 644 "$3"' sh "$f" "$g" "$h"
+  # (An open for writing alone copies nothing up: the first write does.)
+  mbx_as "$u" run --session "$s" -- sh -c 'printf same | dd of="$1" bs=4 count=1 conv=notrunc status=none; touch "$2"; chmod 644 "$3"' sh "$f" "$g" "$h"
   assert_rc 0 "mbx run (copy-ups without change)"
   host_unchanged "after the run"
   # The test is only meaningful if the file was copied up into the layer.
   [ -f "$(mbx_home "$u")/$s/layer$f" ] ||
-    fail "precondition: ': >> $f' did not copy $f up into $(mbx_home "$u")/$s/layer"
+    fail "precondition: writing the same bytes over $f did not copy it up into $(mbx_home "$u")/$s/layer"
   mbx_ok "$u" diff "$s"
   assert_eq "" "$OUT" "mbx diff $s after copy-ups that changed nothing"
   mbx_ok "$u" diff -p "$s"
