@@ -75,7 +75,7 @@ public:
     // or do reads and writes go through a descriptor per Inode? Per Inode
     // unless the run is monitored (opens are recorded) or the writeback
     // cache is on (its opens need other flags).
-    bool per_inode_io() const { return !cfg_.writeback && !cfg_.access_log; }
+    bool per_inode_io() const { return !cfg_.writeback && !cfg_.access_log && !cfg_.open_handles; }
     // The per-Inode descriptor (see Inode::data); for_write: on the layer's
     // copy, made now if needed.
     Result<FdRef> data_fd(const std::shared_ptr<Inode>& in, bool for_write);

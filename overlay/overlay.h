@@ -55,6 +55,9 @@ struct Config {
     // kernel then owns the size and mtime of every file and would never see
     // a host file change under it.
     bool writeback = false;
+    // A FUSE OPEN and a handle per open(2), as before per-Inode I/O (for
+    // measuring; the monitor and the writeback cache always have them).
+    bool open_handles = false;
     unsigned max_threads = 8;
     // O_PATH handles the Inodes may keep open; the rest are re-opened on use.
     size_t fd_budget = 4096;

@@ -347,6 +347,7 @@ void tune_from_environment(overlay::Config& cfg) {
     if (const char* t = std::getenv("MBX_CACHE_TIMEOUT"))
         cfg.entry_timeout = std::clamp(std::strtod(t, nullptr), 0.0, 3600.0);
     if (const char* w = std::getenv("MBX_WRITEBACK")) cfg.writeback = std::strcmp(w, "1") == 0;
+    if (const char* o = std::getenv("MBX_OPEN_HANDLES")) cfg.open_handles = std::strcmp(o, "1") == 0;
 }
 
 // The record that opens a monitored run's log: what it records, what not.
