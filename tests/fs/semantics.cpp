@@ -1258,6 +1258,25 @@ TEST_CASE("an unlinked open file stays readable and writable through its descrip
 
 // ============================================================== readdir ====
 
+// An open directory stream, closed at scope end.
+struct DirStream {
+    DIR* d;
+    explicit DirStream(const std::string& path) : d(opendir(path.c_str())) { REQUIRE(d != nullptr); }
+    ~DirStream() { closedir(d); }
+    DirStream(const DirStream&) = delete;
+    DirStream& operator=(const DirStream&) = delete;
+    // Every entry from here on, with the telldir position it was read at.
+    std::vector<std::pair<long, std::string>> positions() {
+        std::vector<std::pair<long, std::string>> order;
+        for (;;) {
+            long pos = telldir(d);
+            struct dirent* de = readdir(d);
+            if (!de) return order;
+            order.emplace_back(pos, de->d_name);
+        }
+    }
+};
+
 TEST_CASE("readdir lists . and .. and every entry once with consistent d_ino and d_type") {
     Scratch s;
     make_file_at(s.dfd, "file", "x");
@@ -1351,12 +1370,8 @@ TEST_CASE("readdir while unlinking and creating never repeats or invents names a
     };
     for (int i = 0; i < N; ++i) SYS(mknodat(dfd, name_of("old", i).c_str(), S_IFREG | 0644, 0));
 
-    DIR* d = opendir((s / "d").c_str());
-    REQUIRE(d != nullptr);
-    struct Closer {
-        DIR* d;
-        ~Closer() { closedir(d); }
-    } closer{d};
+    DirStream stream(s / "d");
+    DIR* d = stream.d;
 
     std::map<std::string, int> seen;
     int count = 0;
@@ -1422,19 +1437,9 @@ TEST_CASE("telldir and seekdir resume at the same entry") {
     Scratch s;
     SYS(mkdirat(s.dfd, "d", 0755));
     for (int i = 0; i < 400; ++i) make_file_at(s.dfd, "d/e" + std::to_string(i), "");
-    DIR* d = opendir((s / "d").c_str());
-    REQUIRE(d != nullptr);
-    struct Closer {
-        DIR* d;
-        ~Closer() { closedir(d); }
-    } closer{d};
-    std::vector<std::pair<long, std::string>> order;
-    for (;;) {
-        long pos = telldir(d);
-        struct dirent* de = readdir(d);
-        if (!de) break;
-        order.emplace_back(pos, de->d_name);
-    }
+    DirStream stream(s / "d");
+    DIR* d = stream.d;
+    auto order = stream.positions();
     REQUIRE(order.size() == 402);
     for (size_t k : {size_t(0), size_t(1), size_t(57), size_t(200), size_t(350), order.size() - 1, size_t(3)}) {
         INFO("position index " << k);
@@ -1456,19 +1461,9 @@ TEST_CASE("seekdir to a position taken before entries were added and removed res
     Scratch s;
     SYS(mkdirat(s.dfd, "d", 0755));
     for (int i = 0; i < 300; ++i) make_file_at(s.dfd, "d/e" + std::to_string(i), "");
-    DIR* d = opendir((s / "d").c_str());
-    REQUIRE(d != nullptr);
-    struct Closer {
-        DIR* d;
-        ~Closer() { closedir(d); }
-    } closer{d};
-    std::vector<std::pair<long, std::string>> order;
-    for (;;) {
-        long pos = telldir(d);
-        struct dirent* de = readdir(d);
-        if (!de) break;
-        order.emplace_back(pos, de->d_name);
-    }
+    DirStream stream(s / "d");
+    DIR* d = stream.d;
+    auto order = stream.positions();
     REQUIRE(order.size() == 302);
     // Others change the directory; the positions taken still name their entries.
     for (int i = 0; i < 100; ++i) make_file_at(s.dfd, "d/new" + std::to_string(i), "");
