@@ -40,7 +40,7 @@ Result<FdRef> io_fd(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, bool for
         FileHandle& h = fh(fi);
         return FdRef(std::shared_ptr<const UniqueFd>(), &h.fd);  // aliasing: not owned, lives as long as the open
     }
-    Filesystem& fs = *static_cast<Filesystem*>(fuse_req_userdata(req));
+    Filesystem& fs = fsof(req);
     return fs.data_fd(fs.shared(ino), for_write);
 }
 
@@ -769,8 +769,8 @@ void op_opendir(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
     // round trips saved on every listing. Listings then live in the Inode
     // (READDIR at offset 0 makes one), and the kernel caches every
     // directory's: it drops the cache when the directory changes through the
-    // view or its mtime changes (a merged directory shows the later mtime of
-    // its two sides, so a host change to it shows too).
+    // view or its mtime changes (a merged directory shows the host side's
+    // mtime once the host changes it, see Filesystem::take_later_mtime).
     reply_err(req, ENOSYS);
 }
 

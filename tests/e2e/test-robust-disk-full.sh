@@ -41,7 +41,9 @@ tmpfs_used_kib() { df -k --output=used "$MNT" | tail -n 1 | tr -d ' '; }
 
 # 1. A copy-up that cannot fit.
 copy_up_too_big() {
-  mbx_full "$u" run --session "$s" -- sh -c 'echo x >>"$1" || exit 9; echo appended' sh "$big"
+  # (dd says which error: the copy-up happens at the first write, and a
+  # shell's echo reports any write error as "I/O error".)
+  mbx_full "$u" run --session "$s" -- sh -c 'printf x | dd of="$1" oflag=append conv=notrunc status=none || exit 9; echo appended' sh "$big"
   assert_rc 9 "mbx run: the append that needs a copy-up that cannot fit must fail inside"
   assert_not_contains "$OUT" appended "the append must not succeed"
   assert_contains "$ERR" "No space left on device" "the error inside"
