@@ -311,8 +311,11 @@ Result<UniqueFd> private_copy(int work, int lower_path_fd) {
 Result<FdRef> Filesystem::data_fd(const std::shared_ptr<Inode>& in, bool for_write) {
     bool detached;
     {
+        // The common case, one lock: the descriptor is there and fits.
         std::lock_guard lock(in->mu);
+        in->referenced.store(true, std::memory_order_relaxed);
         if (in->data_private) return in->data;
+        if (in->data && in->data_upper == in->has_upper && (in->has_upper || !for_write)) return in->data;
         detached = in->detached && !in->has_upper;
     }
     if (for_write && detached) {

@@ -240,8 +240,7 @@ GuardChoice choose_guard(const RunOptions& opt, const NetPolicy& net, ExecPolicy
                     if (network) g.network_recorder = audit.get();
                     g.guard = std::move(audit);
                     g.mechanism = "bpf tracing";
-                    g.detail += network ? "; execs and network recorded by BPF tracing and cgroup programs"
-                                        : "; execs recorded by BPF tracing";
+                    g.detail += "; execs recorded by BPF tracing";  // the network: see run_sandboxed
                     break;
                 } catch (const UserError& e) {
                     spdlog::debug("{}", e.what());
@@ -444,12 +443,13 @@ int run_sandboxed(const RunOptions& opt, SessionStore& store, std::string* used)
         drop_if_unused();
         throw;
     }
-    if (g.network_recorder && !cgroup) {
+    if (g.network_recorder) {
         try {
-            cgroup = SandboxCgroup::create(opt.limits, true);
+            if (!cgroup) cgroup = SandboxCgroup::create(opt.limits, true);
+            g.detail += "; network recorded by cgroup BPF programs";
         } catch (const UserError& e) {
-            spdlog::debug("{}", e.what());
-            g.network_recorder = nullptr;  // said in the monitor record
+            g.detail += std::string("; network not recorded: ") + e.what();
+            g.network_recorder = nullptr;  // said in the monitor record too
         }
     }
     std::unique_ptr<GuardLink>& guard = g.guard;
