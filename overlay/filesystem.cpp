@@ -324,11 +324,7 @@ Result<FdRef> Filesystem::data_fd(const std::shared_ptr<Inode>& in, bool for_wri
         auto copy = private_copy(work(), f->l());
         if (!copy) return Errno{copy.error()};
         std::lock_guard lock(in->mu);
-        if (!in->data_private) {
-            if (!in->data) fd_cache_.added(*in, 1);
-            in->data = share(std::move(*copy));
-            in->data_private = true;
-        }
+        if (!in->data_private) put_data(*in, share(std::move(*copy)), false, true);
         return in->data;
     }
     if (for_write)
@@ -351,9 +347,7 @@ Result<FdRef> Filesystem::data_fd(const std::shared_ptr<Inode>& in, bool for_wri
             std::lock_guard lock(in->mu);
             if (in->data && in->data_upper == in->has_upper) return in->data;  // another thread's
             if (upper != in->has_upper) continue;
-            if (!in->data) fd_cache_.added(*in, 1);
-            in->data = made;
-            in->data_upper = upper;
+            put_data(*in, made, upper, false);
         }
         fd_cache_.trim();
         return made;
@@ -361,10 +355,13 @@ Result<FdRef> Filesystem::data_fd(const std::shared_ptr<Inode>& in, bool for_wri
     return Errno{EIO};
 }
 
-void Filesystem::set_data(Inode& in, UniqueFd fd) {
-    if (!in.data) fd_cache_.added(in, 1);
-    in.data = share(std::move(fd));
-    in.data_upper = true;
+void Filesystem::set_data(Inode& in, UniqueFd fd) { put_data(in, share(std::move(fd)), true, false); }
+
+void Filesystem::put_data(Inode& in, FdRef fd, bool upper, bool private_copy) {
+    if (!in.data) fd_cache_.added(in, 1);  // a replaced one was counted already
+    in.data = std::move(fd);
+    in.data_upper = upper;
+    in.data_private = private_copy;
 }
 
 Result<Filesystem::Looked> Filesystem::lookup(const std::shared_ptr<Inode>& parent, const char* name) {

@@ -157,6 +157,8 @@ private:
     std::atomic<uint64_t> tmp_counter_{0};
     bool flush_on_close_ = false;
     struct timespec started_ {};  // when the server started (CLOCK_REALTIME)
+    // fd becomes in's data descriptor (in.mu held; see Inode::data).
+    void put_data(Inode& in, FdRef fd, bool upper, bool private_copy);
     // Host filesystems seen, dev+1 per slot (0 = free); the slot index goes
     // into st_ino's top byte, see present_ino. Append-only and lock-free.
     std::array<std::atomic<uint64_t>, 128> devs_{};

@@ -75,6 +75,18 @@ enum class Programs { lsm, audit, audit_network };
 
 bool is_cgroup_program(const std::string& name) { return name.starts_with("cgroup_"); }
 
+// Marks which programs of an opened skeleton its load will load.
+void choose_programs(::guard* s, Programs which) {
+    bpf_program* prog;
+    bpf_object__for_each_program(prog, s->obj) {
+        std::string name = bpf_program__name(prog);
+        bool tracing = name == "sched_process_exec" || name == "sched_process_fork";
+        bool load = which == Programs::lsm ? !is_cgroup_program(name)
+                                           : tracing || (which == Programs::audit_network && is_cgroup_program(name));
+        bpf_program__set_autoload(prog, load);
+    }
+}
+
 // Opens, loads and attaches which; returns the skeleton or the errno and the
 // step. (The cgroup programs are attached later, to a sandbox's cgroup.)
 ::guard* open_guard(int& err, const char*& step, Programs which = Programs::lsm) {
@@ -85,14 +97,7 @@ bool is_cgroup_program(const std::string& name) { return name.starts_with("cgrou
         step = "open";
         return nullptr;
     }
-    bpf_program* prog;
-    bpf_object__for_each_program(prog, s->obj) {
-        std::string name = bpf_program__name(prog);
-        bool tracing = name == "sched_process_exec" || name == "sched_process_fork";
-        bool load = which == Programs::lsm ? !is_cgroup_program(name)
-                                           : tracing || (which == Programs::audit_network && is_cgroup_program(name));
-        bpf_program__set_autoload(prog, load);
-    }
+    choose_programs(s, which);
     if ((err = -guard__load(s)) != 0) {
         step = "load";
     } else if ((err = -guard__attach(s)) != 0) {
@@ -147,8 +152,7 @@ std::unique_ptr<Guard> Guard::load_pinned(const std::string& dir) {
     ::guard* s = guard__open();
     if (!s) throw UserError(std::string("guard: open: ") + std::strerror(errno));
     std::unique_ptr<Guard> g(new Guard(static_cast<Skeleton*>(s), true));
-    bpf_program* prog;
-    bpf_object__for_each_program(prog, s->obj) bpf_program__set_autoload(prog, !is_cgroup_program(bpf_program__name(prog)));
+    choose_programs(s, Programs::lsm);
     bpf_map* map;
     bpf_object__for_each_map(map, s->obj) {
         std::string name = bpf_map__name(map);
@@ -221,6 +225,8 @@ std::unique_ptr<Guard> Guard::load_audit(bool network) {
     return std::unique_ptr<Guard>(new Guard(static_cast<Skeleton*>(s), false));
 }
 
+void Guard::LinkCloser::operator()(::bpf_link* l) const { bpf_link__destroy(l); }
+
 void Guard::record_network(pid_t sandbox_init, int cgroup_dir) {
     struct stat st;
     if (::fstat(cgroup_dir, &st) < 0) throw UserError(sys_error("fstat", "the sandbox's cgroup"));
@@ -231,11 +237,11 @@ void Guard::record_network(pid_t sandbox_init, int cgroup_dir) {
     bpf_program* prog;
     bpf_object__for_each_program(prog, skel_->obj) {
         if (!is_cgroup_program(bpf_program__name(prog))) continue;
-        bpf_link* link = bpf_program__attach_cgroup(prog, cgroup_dir);
+        LinkRef link(bpf_program__attach_cgroup(prog, cgroup_dir));
         if (!link)
             throw UserError(std::string("cannot record the network: attach ") + bpf_program__name(prog) +
                             " to the sandbox's cgroup: " + std::strerror(errno));
-        cgroup_links_.push_back(link);
+        cgroup_links_.push_back(std::move(link));
     }
 }
 
@@ -313,7 +319,7 @@ void Guard::stop_events() {
 
 Guard::~Guard() {
     stop_events();
-    for (bpf_link* l : cgroup_links_) bpf_link__destroy(l);
+    cgroup_links_.clear();  // detached before the programs go
     guard__destroy(skel_);
 }
 
@@ -446,6 +452,7 @@ std::unique_ptr<Guard> Guard::load() {
 
 std::unique_ptr<Guard> Guard::load_audit(bool) { throw UserError("this mbx was built without the guard"); }
 void Guard::record_network(pid_t, int) {}
+void Guard::LinkCloser::operator()(::bpf_link*) const {}
 std::unique_ptr<Guard> Guard::load_pinned(const std::string&) { return load(); }
 uint32_t Guard::max_sandbox_id() { return 0; }
 

@@ -128,7 +128,11 @@ private:
     Skeleton* skel_;
     bool enforcing_;
     std::unique_ptr<Events> events_;
-    std::vector<::bpf_link*> cgroup_links_;  // record_network()'s, owned
+    struct LinkCloser {
+        void operator()(::bpf_link* l) const;  // bpf_link__destroy: detaches it
+    };
+    using LinkRef = std::unique_ptr<::bpf_link, LinkCloser>;
+    std::vector<LinkRef> cgroup_links_;  // record_network()'s
 };
 
 }  // namespace mbx
