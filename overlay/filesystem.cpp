@@ -449,6 +449,23 @@ Result<struct stat> Filesystem::attr(Inode& in) {
     return present(in, *st, use_upper, merged_dir);
 }
 
+bool Filesystem::host_data_changed(Inode& in, const struct stat& st) {
+    if (!S_ISREG(st.st_mode)) return false;
+    auto ns = [](const struct timespec& t) { return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec; };
+    std::array<int64_t, 2> now{ns(st.st_mtim), ns(st.st_ctim)};
+    std::lock_guard lock(in.mu);
+    // The layer's copy changes only through the view, and the kernel's cache
+    // sees every such change: only host files need this.
+    if (in.has_upper || in.data_private) return false;
+    bool changed = in.host_shown && *in.host_shown != now;
+    in.host_shown = now;
+    return changed;
+}
+
+void Filesystem::forget_cached_data(uint64_t ino) {
+    if (session) fuse_lowlevel_notify_inval_inode(session, ino, 0, 0);
+}
+
 // A merged directory shows the mtime of its layer side, unless the host
 // changed its side during the run: the kernel keeps a directory's cached
 // listing while its mtime stays, and a host change must end that too.

@@ -19,8 +19,6 @@
 #include "overlay/overlay.h"
 #include "overlay/sys/result.h"
 
-struct fuse_session;
-
 namespace mbx::overlay {
 
 // What a name in a merged directory resolves to.
@@ -99,6 +97,16 @@ public:
     Result<Looked> adopt(const std::shared_ptr<Inode>& parent, const char* name, const struct stat& st,
                          const std::optional<layer::Override>& record, bool opaque, UniqueFd handle);
     Result<struct stat> attr(Inode& in);
+    // Did the host change a file only it backs since the kernel was last
+    // shown its attributes (st, as presented)? The kernel keeps a file's
+    // cached data across opens and drops it itself only when the size
+    // changes; the caller then drops it with forget_cached_data.
+    bool host_data_changed(Inode& in, const struct stat& st);
+    // Tells the kernel to drop the data and attributes it caches of ino. Not
+    // while the kernel waits for the reply to a GETATTR, READ or WRITE of ino
+    // (it may hold what the invalidation needs); a LOOKUP or READDIRPLUS of
+    // its directory is fine.
+    void forget_cached_data(uint64_t ino);
     // A merged directory's mtime: st's, or other's (the host side) when the
     // host changed it after the server started and later than st.
     void take_later_mtime(struct stat& st, const struct stat& other) const;

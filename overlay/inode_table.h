@@ -22,6 +22,7 @@
 
 #include <sys/stat.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -83,6 +84,10 @@ struct Inode : std::enable_shared_from_this<Inode> {
     // needs no system call. (Other xattrs a new file may carry from birth:
     // inherited ACLs, LSM labels.)
     bool no_file_caps = false;
+    // A file only the host backs: the mtime and ctime (ns) last shown to the
+    // kernel, to tell it when the host changed the data it may have cached
+    // (Filesystem::host_data_changed).
+    std::optional<std::array<int64_t, 2>> host_shown;
     std::atomic<bool> referenced{false};  // used since the cache last looked
     // A directory's merged listing while the kernel reads it (READDIR at
     // offset 0 makes it, the empty READDIR at its end drops it).

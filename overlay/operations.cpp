@@ -279,8 +279,13 @@ void op_init(void* userdata, fuse_conn_info* conn) {
     if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO) conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
     // Symlinks never change in place: their targets may stay cached.
     if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
-    // Cached data of a file whose size or mtime changed (on the host) is dropped.
-    if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA) conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+    // No AUTO_INVAL_DATA: it drops a file's cached data whenever the mtime
+    // in fresh attributes differs from the kernel's, and every write through
+    // the view makes it differ (the kernel does not keep mtimes itself without
+    // the writeback cache), so a file just written was read again from the
+    // server. Host changes are told by the server (host_data_changed); size
+    // changes the kernel notices itself.
+    conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
     conn->time_gran = 1;
 }
 
@@ -301,6 +306,9 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
         return (void)fuse_reply_entry(req, &e);
     }
     if (!in) return (void)reply_err(req, in.error());
+    // Before the reply: a reader that follows it must not get old data.
+    if (fs.host_data_changed(*in->inode, in->attr))
+        fs.forget_cached_data(reinterpret_cast<fuse_ino_t>(in->inode.get()));
     reply_entry(req, fs, *in);
 }
 
@@ -319,9 +327,12 @@ void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 
 void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
     Filesystem& fs = fsof(req);
-    auto st = fs.attr(*fs.inode(ino));
+    Inode& in = *fs.inode(ino);
+    auto st = fs.attr(in);
     if (!st) return (void)reply_err(req, st.error());
+    bool stale = fs.host_data_changed(in, *st);
     fuse_reply_attr(req, &*st, fs.cfg().entry_timeout);
+    if (stale) fs.forget_cached_data(ino);  // the kernel waits in this GETATTR until the reply
 }
 
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fuse_file_info* fi) {
@@ -687,7 +698,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (!fd) return (void)reply_err(req, fd.error());
     fi->fh = reinterpret_cast<uint64_t>(new FileHandle{std::move(*fd)});
     // The page cache stays valid across opens: every change made inside
-    // passes through it, and host changes show in size or mtime (AUTO_INVAL_DATA).
+    // passes through it, and the server tells of host changes (op_getattr).
     fi->keep_cache = 1;
     if (fuse_reply_open(req, fi) != 0) delete reinterpret_cast<FileHandle*>(fi->fh);
 }
@@ -839,6 +850,7 @@ void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plu
                 if (child) fs.table().forget(child.get(), 1);
                 break;
             }
+            if (child && fs.host_data_changed(*child, e.attr)) fs.forget_cached_data(e.ino);
         } else {
             struct stat st {};
             st.st_ino = eino;

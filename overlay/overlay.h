@@ -15,6 +15,8 @@
 #include "overlay/access_log.h"
 #include "overlay/sys/unique_fd.h"
 
+struct fuse_session;  // libfuse's, at global scope
+
 namespace mbx::overlay {
 
 // How host owners are presented inside the sandbox (ids of the FUSE mount's

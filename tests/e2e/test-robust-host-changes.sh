@@ -4,7 +4,7 @@
 # a host fixture file every 0.2 s, in a host directory the user can read, and prints
 # its content whenever it changes, and whether a second file exists (lookup and
 # listing) and its content. The test then, on the host: rewrites the file in place
-# (same size, then longer, then shorter), replaces it by rename, creates the second
+# (same size, same size with the old mtime put back, then longer, then shorter), replaces it by rename, creates the second
 # file, changes it, deletes it. The sandbox must see each change within 3 s (the
 # kernel caches names and attributes for 1 s) and never fail to read the file (the
 # rename is atomic). A sentinel value ends the loop: exit 0, summary with no changes,
@@ -100,6 +100,9 @@ for u in $(test_users root mbxtest); do
     sleep 1.5
   }
   change "in-place rewrite, same size" "content: value-0002" 'printf "value-0002\n" >"$D/f"'
+  # mtime put back as rsync or tar would: the ctime still tells.
+  change "in-place rewrite, same size, mtime put back" "content: value-002b" \
+    'touch -m -r "$D/f" "$D/.ref"; printf "value-002b\n" >"$D/f"; touch -m -r "$D/.ref" "$D/f"; rm "$D/.ref"'
   change "in-place rewrite, longer" "content: value-0003 and longer" 'printf "value-0003 and longer\n" >"$D/f"'
   change "in-place rewrite, shorter" "content: v4" 'printf "v4\n" >"$D/f"'
   change "rename over the file" "content: value-0005 renamed over" \
