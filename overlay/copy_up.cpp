@@ -157,6 +157,7 @@ Result<void> Filesystem::copy_up(const std::shared_ptr<Inode>& in, bool with_dat
     int pupper = pf->u();
 
     std::string in_path = path_of(*in);
+    FdCache::TrimOnExit trim{fd_cache_};  // the handle set_upper adds
     std::lock_guard lock(in->mu);
     if (in->has_upper) return {};
     auto adopt = [&]() -> Result<void> {

@@ -24,6 +24,13 @@ public:
     void trim();
     size_t held() const { return held_.load(std::memory_order_relaxed); }
 
+    // Trims when it goes out of scope: declared before an Inode's lock_guard,
+    // after that lock is released.
+    struct TrimOnExit {
+        FdCache& cache;
+        ~TrimOnExit() { cache.trim(); }
+    };
+
 private:
     std::mutex mu_;
     std::deque<std::weak_ptr<Inode>> ring_;

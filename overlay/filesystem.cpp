@@ -323,9 +323,14 @@ Result<FdRef> Filesystem::data_fd(const std::shared_ptr<Inode>& in, bool for_wri
         if (!f) return Errno{f.error()};
         auto copy = private_copy(work(), f->l());
         if (!copy) return Errno{copy.error()};
-        std::lock_guard lock(in->mu);
-        if (!in->data_private) put_data(*in, share(std::move(*copy)), false, true);
-        return in->data;
+        FdRef data;
+        {
+            std::lock_guard lock(in->mu);
+            if (!in->data_private) put_data(*in, share(std::move(*copy)), false, true);
+            data = in->data;
+        }
+        fd_cache_.trim();
+        return data;
     }
     if (for_write)
         if (auto r = copy_up(in); !r) return Errno{r.error()};
@@ -355,7 +360,13 @@ Result<FdRef> Filesystem::data_fd(const std::shared_ptr<Inode>& in, bool for_wri
     return Errno{EIO};
 }
 
-void Filesystem::set_data(Inode& in, UniqueFd fd) { put_data(in, share(std::move(fd)), true, false); }
+void Filesystem::set_data(Inode& in, UniqueFd fd) {
+    {
+        std::lock_guard lock(in.mu);
+        put_data(in, share(std::move(fd)), true, false);
+    }
+    fd_cache_.trim();
+}
 
 void Filesystem::put_data(Inode& in, FdRef fd, bool upper, bool private_copy) {
     if (!in.data) fd_cache_.added(in, 1);  // a replaced one was counted already
@@ -426,8 +437,11 @@ Result<Filesystem::Looked> Filesystem::adopt(const std::shared_ptr<Inode>& paren
     });
     if (!in) return Errno{ENOMEM};
     if (handle) {
-        std::lock_guard lock(in->mu);
-        set_upper(*in, std::move(handle));
+        {
+            std::lock_guard lock(in->mu);
+            set_upper(*in, std::move(handle));
+        }
+        fd_cache_.trim();
     }
     return Looked{in, present(*in, st, true, false)};
 }

@@ -77,7 +77,7 @@ public:
     // The per-Inode descriptor (see Inode::data); for_write: on the layer's
     // copy, made now if needed.
     Result<FdRef> data_fd(const std::shared_ptr<Inode>& in, bool for_write);
-    // fd (read-write, on the layer's file) becomes in's data descriptor (in.mu held).
+    // fd (read-write, on the layer's file) becomes in's data descriptor.
     void set_data(Inode& in, UniqueFd fd);
 
     // --- names (filesystem.cpp)

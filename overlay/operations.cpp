@@ -455,10 +455,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     if (fs.per_inode_io()) {
         // No handle: once OPEN has failed with ENOSYS the kernel sends no
         // RELEASE, for created files either.
-        {
-            std::lock_guard lock(in->inode->mu);
-            fs.set_data(*in->inode, std::move(fd));
-        }
+        fs.set_data(*in->inode, std::move(fd));
         fi->fh = 0;
         fi->keep_cache = 1;
         fuse_reply_create(req, &e, fi);

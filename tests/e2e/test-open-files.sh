@@ -13,7 +13,8 @@
 #   a reader open before another process appends to the file sees the data
 #     appended (the copy-up is seen by descriptors opened before it);
 #   an open for writing that writes nothing leaves no change in the session,
-#     and O_TRUNC empties the file inside only.
+#     and O_TRUNC empties the file inside only;
+#   2000 new files and 300 copy-ups under an open-file limit of 256.
 . "$(dirname "$0")/lib.sh"
 e2e_init
 
@@ -83,10 +84,36 @@ checks() {
   assert_contains "$OUT" "$dir/read-then-rm" "the removed file is a change of the session"
 }
 
+# Many files made and copied up under a small open-file limit (256: the
+# server's budget is half of it): every descriptor the server keeps for them
+# (a handle and a data descriptor per new file, the same per copy-up) counts
+# against the budget, so none of the operations runs out of descriptors.
+many() {
+  local u=$1 dir i
+  dir=$(user_area "$u")/many
+  mkdir -p "$dir/host"
+  for ((i = 0; i < 300; i++)); do echo "h$i" >"$dir/host/f$i"; done
+  chown -R "$u:" "$dir"
+  host_snapshot -R "$dir"
+  capture_as "$u" prlimit --nofile=256:256 "$(user_exe "$u" "$MBX")" run --session open-many -- sh -c '
+    set -e
+    mkdir "$1/new"
+    i=0
+    while [ $i -lt 2000 ]; do echo "n$i" >"$1/new/f$i"; i=$((i + 1)); done
+    for f in "$1"/host/f*; do chmod 600 "$f"; echo more >>"$f"; done
+    echo "new lines: $(cat "$1"/new/f* | wc -l)"
+    echo "host lines: $(cat "$1"/host/f* | wc -l)"' sh "$dir"
+  assert_rc 0 "2000 files made and 300 copied up with 256 descriptors"
+  assert_contains "$OUT" "new lines: 2000" "every new file reads back"
+  assert_contains "$OUT" "host lines: 600" "every copied-up file has its line appended"
+  host_unchanged "after the run"
+}
+
 for u in $(test_users mbxtest root); do
   as_user "$u"
   part "host files open across removal, rename and append" checks "$u" 100000
   part "... with descriptors evicted (MBX_FD_BUDGET=16)" checks "$u" 16
+  part "many files under an open-file limit of 256" many "$u"
   check_no_leftovers
 done
 e2e_done
