@@ -364,16 +364,17 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
         // Symlinks carry no owner record; their mode is fixed and owner
         // changes are accepted and not kept (see mbx-layer(5)).
     }
+    // A regular file's size and times go through the descriptor its reads
+    // and writes use: no re-open (an open with O_TRUNC, tar's times).
+    FdRef data;
+    if (S_ISREG(type) && (valid & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+        auto d = io_fd(req, ino, fi, true);
+        if (!d) return (void)reply_err(req, d.error());
+        data = std::move(*d);
+    }
     if (valid & FUSE_SET_ATTR_SIZE) {
-        int r;
-        if (fi && fi->fh) {
-            r = ::ftruncate(fh(fi).fd.get(), attr->st_size);
-        } else {
-            auto fd = sys::reopen(ufd, O_WRONLY);
-            if (!fd) return (void)reply_err(req, fd.error());
-            r = ::ftruncate(fd->get(), attr->st_size);
-        }
-        if (r < 0) return (void)reply_err(req, errno);
+        if (!data) return (void)reply_err(req, EINVAL);  // the kernel truncates regular files only
+        if (::ftruncate(data->get(), attr->st_size) < 0) return (void)reply_err(req, errno);
     }
     if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
         struct timespec ts[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
@@ -381,9 +382,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
         else if (valid & FUSE_SET_ATTR_ATIME) ts[0] = attr->st_atim;
         if (valid & FUSE_SET_ATTR_MTIME_NOW) ts[1].tv_nsec = UTIME_NOW;
         else if (valid & FUSE_SET_ATTR_MTIME) ts[1] = attr->st_mtim;
-        int r;
-        if (fi && fi->fh && !S_ISLNK(type)) r = ::futimens(fh(fi).fd.get(), ts);
-        else r = ::utimensat(AT_FDCWD, sys::fd_path(ufd).c_str(), ts, 0);
+        int r = data ? ::futimens(data->get(), ts) : ::utimensat(AT_FDCWD, sys::fd_path(ufd).c_str(), ts, 0);
         if (r < 0) return (void)reply_err(req, errno);
     }
     op_getattr(req, ino, fi);
