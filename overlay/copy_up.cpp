@@ -145,6 +145,11 @@ Result<void> Filesystem::copy_up(const std::shared_ptr<Inode>& in, bool with_dat
     {
         std::lock_guard lock(in->mu);
         if (in->has_upper) return {};
+        // Its name now leads elsewhere (a whiteout, or a file renamed over
+        // it): copying up by name would give it someone else's entry. Its
+        // changes go to its private copy (see Filesystem::detached); what
+        // cannot (xattrs, links) fails as for a file with no name.
+        if (in->detached) return Errno{ENOENT};
         parent = in->parent;
         name = in->name;
     }

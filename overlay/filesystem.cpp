@@ -221,7 +221,7 @@ layer::Override Filesystem::override_for_new(uid_t uid, gid_t gid, mode_t mode, 
     return o;
 }
 
-Result<Resolved> Filesystem::resolve(Inode& parent, const char* name) {
+Result<Resolved> Filesystem::resolve(Inode& parent, const char* name, bool under_file) {
     Resolved r;
     auto pf = fds(parent);
     if (!pf) return Errno{pf.error()};
@@ -245,9 +245,9 @@ Result<Resolved> Filesystem::resolve(Inode& parent, const char* name) {
         }
     }
     if (lower >= 0 && !opaque) {
-        // Below an upper non-directory the lower entry is irrelevant, and an
-        // opaque upper directory hides it too.
-        if (r.upper_exists && !S_ISDIR(r.upper_st.st_mode)) return r;
+        // An upper non-directory hides the lower entry (only its removal
+        // needs to know of it), and an opaque upper directory hides it too.
+        if (r.upper_exists && !S_ISDIR(r.upper_st.st_mode) && !under_file) return r;
         auto st = sys::stat_at(lower, name);
         if (st) {
             if (!hidden(*st)) {
@@ -293,16 +293,15 @@ void Filesystem::pin_lower_entry(const Inode& parent, const char* name, const Re
 namespace {
 
 // A private, unnamed copy of a host file (its name gone from the view), for
-// writes through descriptors still open on it.
-Result<UniqueFd> private_copy(int work, int lower_path_fd) {
+// writes through descriptors still open on it. size: the file's (stat'ed by
+// the caller).
+Result<UniqueFd> private_copy(int work, int lower_path_fd, off_t size) {
     auto src = sys::reopen(lower_path_fd, O_RDONLY);
     if (!src) return Errno{src.error()};
-    auto st = sys::stat_fd(src->get());
-    if (!st) return Errno{st.error()};
     int fd = ::openat(work, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (fd < 0) return last_errno();
     UniqueFd dst(fd);
-    if (auto r = copyup::copy_file_data(src->get(), dst.get(), st->st_size); !r) return Errno{r.error()};
+    if (auto r = copyup::copy_file_data(src->get(), dst.get(), size); !r) return Errno{r.error()};
     return dst;
 }
 
@@ -316,17 +315,24 @@ Result<FdRef> Filesystem::data_fd(const std::shared_ptr<Inode>& in, bool for_wri
         in->referenced.store(true, std::memory_order_relaxed);
         if (in->data_private) return in->data;
         if (in->data && in->data_upper == in->has_upper && (in->has_upper || !for_write)) return in->data;
-        detached = in->detached && !in->has_upper;
+        detached = in->detached;
     }
     if (for_write && detached) {
         auto f = fds(*in);  // pinned: still there
         if (!f) return Errno{f.error()};
-        auto copy = private_copy(work(), f->l());
+        auto host = sys::stat_fd(f->l());
+        if (!host) return Errno{host.error()};
+        struct stat shown = present(*in, *host, false, false);
+        auto copy = private_copy(work(), f->l(), host->st_size);
         if (!copy) return Errno{copy.error()};
         FdRef data;
         {
             std::lock_guard lock(in->mu);
-            if (!in->data_private) put_data(*in, share(std::move(*copy)), false, true);
+            if (!in->data_private) {
+                put_data(*in, share(std::move(*copy)), false, true);
+                // From now on the copy's owner and mode: the host's as shown.
+                in->ovr = layer::Override{shown.st_uid, shown.st_gid, shown.st_mode, 0};
+            }
             data = in->data;
         }
         fd_cache_.trim();
@@ -358,6 +364,11 @@ Result<FdRef> Filesystem::data_fd(const std::shared_ptr<Inode>& in, bool for_wri
         return made;
     }
     return Errno{EIO};
+}
+
+bool Filesystem::detached(Inode& in) {
+    std::lock_guard lock(in.mu);
+    return in.detached;
 }
 
 void Filesystem::set_data(Inode& in, UniqueFd fd) {
@@ -447,6 +458,20 @@ Result<Filesystem::Looked> Filesystem::adopt(const std::shared_ptr<Inode>& paren
 }
 
 Result<struct stat> Filesystem::attr(Inode& in) {
+    FdRef copy;  // a detached host file's private copy, once written
+    bool gone;
+    {
+        std::lock_guard lock(in.mu);
+        gone = in.detached;
+        if (in.data_private) copy = in.data;  // pinned: never evicted
+    }
+    if (copy) {
+        auto st = sys::stat_fd(copy->get());
+        if (!st) return st;
+        struct stat shown = present(in, *st, true, false);
+        shown.st_nlink = 0;
+        return shown;
+    }
     auto f = fds(in);
     if (!f) return Errno{f.error()};
     bool use_upper;
@@ -457,6 +482,8 @@ Result<struct stat> Filesystem::attr(Inode& in) {
     }
     auto st = sys::stat_fd(use_upper ? f->u() : f->l());
     if (!st) return st;
+    // Its name is gone from the view (the host's file is still there).
+    if (gone && st->st_nlink > 0) st->st_nlink--;
     bool merged_dir = S_ISDIR(st->st_mode) && f->upper && f->lower;
     if (merged_dir && use_upper)
         if (auto lst = sys::stat_fd(f->l())) take_later_mtime(*st, *lst);

@@ -79,9 +79,17 @@ public:
     Result<FdRef> data_fd(const std::shared_ptr<Inode>& in, bool for_write);
     // fd (read-write, on the layer's file) becomes in's data descriptor.
     void set_data(Inode& in, UniqueFd fd);
+    // A host file whose name left the view while the kernel still uses it
+    // (Inode::detached): nothing of it may reach the layer by name any more.
+    // Its data, size and times live in its private copy (data_fd makes it),
+    // its owner and mode in the Inode (ovr).
+    bool detached(Inode& in);
 
     // --- names (filesystem.cpp)
-    Result<Resolved> resolve(Inode& parent, const char* name);
+    // under_file: also look for a host entry beneath a layer non-directory,
+    // which the layer's entry hides; removing or renaming the name must then
+    // leave a whiteout. (A lookup needs no such stat.)
+    Result<Resolved> resolve(Inode& parent, const char* name, bool under_file = false);
     // Looks name up and returns its Inode with one more kernel reference, and
     // its attributes as presented (from the stat the resolution made: a lookup
     // opens no descriptor).

@@ -65,9 +65,10 @@ struct Inode : std::enable_shared_from_this<Inode> {
     // (read-only); possibly evicted like the others.
     FdRef data;
     bool data_upper = false;
-    // Its name went (unlink, rename over) while it was only a host file: a
-    // write can no longer copy it up into the layer, so data becomes a
-    // private copy (an unnamed file in the work directory).
+    // Its name went (unlink, rename over) while it was only a host file: it
+    // can no longer be copied up into the layer (copy_up refuses, so it never
+    // gets an upper), and a write makes data a private copy (an unnamed file
+    // in the work directory).
     bool detached = false;
     bool data_private = false;
     bool pinned = false;     // handles must stay: the name no longer leads here

@@ -36,11 +36,18 @@ FileHandle& fh(fuse_file_info* fi) { return *reinterpret_cast<FileHandle*>(fi->f
 // without OPEN (handle 0) the Inode's own; for_write: on the layer's copy.
 // Held by the caller for the request (eviction may drop the Inode's).
 Result<FdRef> io_fd(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, bool for_write) {
+    Filesystem& fs = fsof(req);
     if (fi && fi->fh) {
+        // A handle opened for reading a host file whose name went since, and
+        // which another descriptor wrote to: the private copy has the data.
+        if (!for_write) {
+            Inode& in = *fs.inode(ino);
+            std::lock_guard lock(in.mu);
+            if (in.data_private) return in.data;
+        }
         FileHandle& h = fh(fi);
         return FdRef(std::shared_ptr<const UniqueFd>(), &h.fd);  // aliasing: not owned, lives as long as the open
     }
-    Filesystem& fs = fsof(req);
     return fs.data_fd(fs.shared(ino), for_write);
 }
 
@@ -239,7 +246,7 @@ struct Removal {
 Result<Removal> prepare_removal(Filesystem& fs, fuse_ino_t parent, const char* name) {
     Removal rm;
     rm.parent = fs.shared(parent);
-    auto res = fs.resolve(*rm.parent, name);
+    auto res = fs.resolve(*rm.parent, name, true);
     if (!res) return Errno{res.error()};
     if (!res->exists()) return Errno{ENOENT};
     rm.res = *res;
@@ -335,37 +342,17 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
     if (stale) fs.forget_cached_data(ino);  // the kernel waits in this GETATTR until the reply
 }
 
-void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fuse_file_info* fi) {
+// The size and times part of a SETATTR (after the owner part), then the reply.
+// A regular file's go through the descriptor its reads and writes use: no
+// re-open (an open with O_TRUNC, tar's times).
+void setattr_data(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fuse_file_info* fi) {
     Filesystem& fs = fsof(req);
-    auto in = fs.shared(ino);
-    Noted noted(req, Access::Setattr, in);
-    bool truncate_all = (valid & FUSE_SET_ATTR_SIZE) && attr->st_size == 0;
-    if (auto r = fs.copy_up(in, !truncate_all); !r) return (void)reply_err(req, r.error());
-    auto f = fs.fds(*in);
-    if (!f) return (void)reply_err(req, f.error());
-    int ufd = f->u();
+    Inode& in = *fs.inode(ino);
     mode_t type;
     {
-        std::lock_guard lock(in->mu);
-        type = in->type;
-        if (in->ovr && (valid & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
-            layer::Override o = *in->ovr;
-            if (valid & FUSE_SET_ATTR_MODE) o.mode = (o.mode & S_IFMT) | (attr->st_mode & 07777);
-            if (valid & FUSE_SET_ATTR_UID) o.uid = attr->st_uid;
-            if (valid & FUSE_SET_ATTR_GID) o.gid = attr->st_gid;
-            if (auto r = fs.write_override(*in, ufd, o); !r) return (void)reply_err(req, r.error());
-            if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
-                if (auto r = sys::set_xattr(ufd, layer::kChownXattr, "y"); !r)
-                    return (void)reply_err(req, r.error());
-            if ((valid & FUSE_SET_ATTR_MODE) &&
-                ::chmod(sys::fd_path(ufd).c_str(), layer_mode(S_ISDIR(o.mode) ? o.mode : (S_IFREG | (o.mode & 0777)))) < 0)
-                return (void)reply_err(req, errno);
-        }
-        // Symlinks carry no owner record; their mode is fixed and owner
-        // changes are accepted and not kept (see mbx-layer(5)).
+        std::lock_guard lock(in.mu);
+        type = in.type;
     }
-    // A regular file's size and times go through the descriptor its reads
-    // and writes use: no re-open (an open with O_TRUNC, tar's times).
     FdRef data;
     if (S_ISREG(type) && (valid & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
         auto d = io_fd(req, ino, fi, true);
@@ -382,10 +369,65 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
         else if (valid & FUSE_SET_ATTR_ATIME) ts[0] = attr->st_atim;
         if (valid & FUSE_SET_ATTR_MTIME_NOW) ts[1].tv_nsec = UTIME_NOW;
         else if (valid & FUSE_SET_ATTR_MTIME) ts[1] = attr->st_mtim;
-        int r = data ? ::futimens(data->get(), ts) : ::utimensat(AT_FDCWD, sys::fd_path(ufd).c_str(), ts, 0);
+        int r;
+        if (data) {
+            r = ::futimens(data->get(), ts);
+        } else {
+            auto f = fs.fds(in);
+            if (!f) return (void)reply_err(req, f.error());
+            r = ::utimensat(AT_FDCWD, sys::fd_path(f->u()).c_str(), ts, 0);
+        }
         if (r < 0) return (void)reply_err(req, errno);
     }
     op_getattr(req, ino, fi);
+}
+
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fuse_file_info* fi) {
+    Filesystem& fs = fsof(req);
+    auto in = fs.shared(ino);
+    Noted noted(req, Access::Setattr, in);
+    const int owner_bits = FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID;
+    auto changed_owner = [&](layer::Override o) {
+        if (valid & FUSE_SET_ATTR_MODE) o.mode = (o.mode & S_IFMT) | (attr->st_mode & 07777);
+        if (valid & FUSE_SET_ATTR_UID) o.uid = attr->st_uid;
+        if (valid & FUSE_SET_ATTR_GID) o.gid = attr->st_gid;
+        return o;
+    };
+    if (fs.detached(*in)) {
+        // Its private copy takes the change (size and times below); owner
+        // and mode stay in the Inode, for as long as it is open. Only
+        // regular files have one (opening a FIFO or device to copy it
+        // would block or touch the device).
+        if (!S_ISREG(in->type)) return (void)reply_err(req, ENOENT);
+        if (valid & owner_bits) {
+            auto d = fs.data_fd(in, true);
+            if (!d) return (void)reply_err(req, d.error());
+            std::lock_guard lock(in->mu);
+            if (in->ovr) in->ovr = changed_owner(*in->ovr);
+        }
+        return setattr_data(req, ino, attr, valid, fi);
+    }
+    bool truncate_all = (valid & FUSE_SET_ATTR_SIZE) && attr->st_size == 0;
+    if (auto r = fs.copy_up(in, !truncate_all); !r) return (void)reply_err(req, r.error());
+    auto f = fs.fds(*in);
+    if (!f) return (void)reply_err(req, f.error());
+    int ufd = f->u();
+    {
+        std::lock_guard lock(in->mu);
+        if (in->ovr && (valid & owner_bits)) {
+            layer::Override o = changed_owner(*in->ovr);
+            if (auto r = fs.write_override(*in, ufd, o); !r) return (void)reply_err(req, r.error());
+            if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+                if (auto r = sys::set_xattr(ufd, layer::kChownXattr, "y"); !r)
+                    return (void)reply_err(req, r.error());
+            if ((valid & FUSE_SET_ATTR_MODE) &&
+                ::chmod(sys::fd_path(ufd).c_str(), layer_mode(S_ISDIR(o.mode) ? o.mode : (S_IFREG | (o.mode & 0777)))) < 0)
+                return (void)reply_err(req, errno);
+        }
+        // Symlinks carry no owner record; their mode is fixed and owner
+        // changes are accepted and not kept (see mbx-layer(5)).
+    }
+    setattr_data(req, ino, attr, valid, fi);
 }
 
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
@@ -583,10 +625,10 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
     if (std::strlen(newname) > NAME_MAX) return (void)reply_err(req, ENAMETOOLONG);
     auto p = fs.shared(parent);
     auto np = fs.shared(newparent);
-    auto src = fs.resolve(*p, name);
+    auto src = fs.resolve(*p, name, true);
     if (!src) return (void)reply_err(req, src.error());
     if (!src->exists()) return (void)reply_err(req, ENOENT);
-    auto dst = fs.resolve(*np, newname);
+    auto dst = fs.resolve(*np, newname, true);
     if (!dst) return (void)reply_err(req, dst.error());
     if ((flags & RENAME_NOREPLACE) && dst->exists()) return (void)reply_err(req, EEXIST);
     if ((flags & RENAME_EXCHANGE) && !dst->exists()) return (void)reply_err(req, ENOENT);
@@ -686,11 +728,20 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto in = fs.shared(ino);
     Noted noted(req, open_access(fi->flags), in);
     bool writes = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
-    if (writes)
-        if (auto r = fs.copy_up(in, !(fi->flags & O_TRUNC)); !r) return (void)reply_err(req, r.error());
-    auto f = fs.fds(*in);
-    if (!f) return (void)reply_err(req, f.error());
-    auto fd = sys::reopen(f->top(), backing_flags(fs, fi->flags) & ~(O_CREAT | O_EXCL | O_NOCTTY));
+    FdRef src;  // what the handle opens
+    if (writes && fs.detached(*in)) {
+        // Opened again (/proc/PID/fd) after its name went: its private copy.
+        auto d = fs.data_fd(in, true);
+        if (!d) return (void)reply_err(req, d.error());
+        src = std::move(*d);
+    } else {
+        if (writes)
+            if (auto r = fs.copy_up(in, !(fi->flags & O_TRUNC)); !r) return (void)reply_err(req, r.error());
+        auto f = fs.fds(*in);
+        if (!f) return (void)reply_err(req, f.error());
+        src = f->upper ? f->upper : f->lower;
+    }
+    auto fd = sys::reopen(src->get(), backing_flags(fs, fi->flags) & ~(O_CREAT | O_EXCL | O_NOCTTY));
     if (!fd) return (void)reply_err(req, fd.error());
     fi->fh = reinterpret_cast<uint64_t>(new FileHandle{std::move(*fd)});
     // The page cache stays valid across opens: every change made inside

@@ -3,7 +3,8 @@
 # under /etc, /usr/local and $HOME. Exit 0; the host is byte-for-byte unchanged;
 # reads inside see the new state; `mbx status` (plain and --json) lists exactly those
 # changes, sorted by path; a second `mbx run --session` of the session sees them.
-# As root and as the unprivileged mbxtest (fake root).
+# Host files changed first and then removed or renamed stay gone under their
+# old names. As root and as the unprivileged mbxtest (fake root).
 . "$(dirname "$0")/lib.sh"
 e2e_init
 
@@ -104,8 +105,55 @@ $lnew 755"
   check_no_leftovers
 }
 
+# Host files changed inside (so the layer has a copy of them) and then
+# removed or renamed: the host's file must stay hidden under the old name (a
+# whiteout), not come back once the layer's copy is gone.
+gone_after_change() {
+  local u=$1 home b
+  home=$(user_home "$u")
+  b=$(fixture_base "$u")
+  local wd=$home/$b-written-rm td=$home/$b-truncated-rm wm=$home/$b-written-mv moved=$home/$b-moved
+  local wo=$home/$b-written-over target=$home/$b-target
+  absent_on_host "$moved"
+  host_fixture "$wd" "$u:" 644 $'wd original\n'
+  host_fixture "$td" "$u:" 644 $'td original\n'
+  host_fixture "$wm" "$u:" 644 $'wm original\n'
+  host_fixture "$wo" "$u:" 644 $'wo original\n'
+  host_fixture "$target" "$u:" 644 $'target original\n'
+  host_snapshot "$home" "$wd" "$td" "$wm" "$wo" "$target" "$moved"
+  local look='
+for f in "$1" "$2" "$3" "$5"; do if [ -e "$f" ]; then echo "STILL THERE $f"; else echo "gone $f"; fi; done
+echo "== moved: $(cat "$4" | tr "\n" " ")"
+echo "== target: $(cat "$6" | tr "\n" " ")"
+'
+  local expect="gone $wd
+gone $td
+gone $wm
+gone $wo
+== moved: wm original more 
+== target: wo original more "
+  mbx_as "$u" run --session gone -- sh -c '
+set -e
+echo more >>"$1"; rm "$1"
+echo new >"$2"; rm "$2"
+echo more >>"$3"; mv "$3" "$4"
+echo more >>"$5"; mv "$5" "$6"
+'"$look" sh "$wd" "$td" "$wm" "$moved" "$wo" "$target"
+  assert_rc 0 "changed, then removed or renamed"
+  assert_eq "$expect" "$OUT" "reads inside: the old names are gone"
+  local expect_status
+  expect_status=$(printf '%s\n' "D $wd" "D $td" "D $wm" "A $moved" "D $wo" "M $target" | sort_changes)
+  mbx_ok "$u" status gone
+  assert_eq "$expect_status" "$OUT" "mbx status: removals of files changed first"
+  mbx_as "$u" run --session gone -- sh -c "$look" sh "$wd" "$td" "$wm" "$moved" "$wo" "$target"
+  assert_eq "$expect" "$OUT" "reads in a second run"
+  host_unchanged "after the runs"
+  mbx_ok "$u" discard gone
+}
+
 for u in $(test_users root mbxtest); do
   as_user "$u"
-  check "$u"
+  part "created, modified, deleted" check "$u"
+  part "changed, then removed or renamed" gone_after_change "$u"
 done
 e2e_done
