@@ -3,17 +3,22 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "commit/fault.h"
 #include "commit/host_tree.h"
 #include "overlay/copy_data.h"
+#include "overlay/layer_format.h"
 #include "overlay/sys/sys.h"
 
 namespace mbx::commit {
@@ -51,12 +56,59 @@ bool places(StepKind k) {
     return k != StepKind::Remove && k != StepKind::MakeDir && k != StepKind::SetMeta && k != StepKind::DirMeta;
 }
 
+// Extended attributes by name, with their values.
+using Xattrs = std::vector<std::pair<std::string, std::string>>;
+
+// A layer file that became the host's new file by a rename: what it needs to
+// go back to the layer as it was, should its step fail.
+struct Moved {
+    std::string path;  // in the layer
+    Xattrs records;    // the layer's own records (layer::is_internal_xattr), taken off
+};
+
+// A host directory that new entries go into, opened once for all of them
+// that follow in it, with what it means for a new file made there.
+struct HostDir {
+    UniqueFd fd;
+    dev_t dev = 0;
+    gid_t group = 0;           // the group a new file gets
+    bool default_acl = false;  // a new file would inherit an ACL
+};
+
 // A new entry made under its temporary name, not yet renamed into place.
 struct Placed {
     size_t n;
-    UniqueFd dir;
+    std::shared_ptr<const HostDir> dir;
     std::string name, tmp;
+    std::optional<Moved> moved;
+    bool done = false;  // an interrupted attempt placed it; only its record was lost
+    int fd() const { return dir->fd.get(); }
 };
+
+// Takes the layer's own records off a file that leaves the layer (fd: not
+// O_PATH, so the f*xattr calls serve); all or none.
+Result<Xattrs> take_records(int fd) {
+    Xattrs out;
+    std::string names(1024, '\0');
+    ssize_t n;
+    while ((n = ::flistxattr(fd, names.data(), names.size())) < 0) {
+        if (errno == ENOTSUP) return out;
+        if (errno != ERANGE) return last_errno();
+        names.resize(names.size() * 4);
+    }
+    for (size_t i = 0; i < size_t(n); i += std::strlen(names.data() + i) + 1) {
+        const char* name = names.data() + i;
+        if (!*name || !layer::is_internal_xattr(name)) continue;
+        if (auto v = sys::get_xattr(fd, name)) out.push_back({name, *v});
+    }
+    for (size_t i = 0; i < out.size(); ++i)
+        if (::fremovexattr(fd, out[i].first.c_str()) < 0 && errno != ENODATA) {
+            int err = errno;
+            for (size_t k = 0; k < i; ++k) (void)sys::set_xattr(fd, out[k].first.c_str(), out[k].second);
+            return Errno{err};
+        }
+    return out;
+}
 
 class Applier {
 public:
@@ -64,6 +116,7 @@ public:
 
     // A step that makes a directory, removes an entry or sets metadata.
     StepOutcome run(size_t n, const Step& s) {
+        host_dir_.reset();  // it may remove or replace a directory
         auto w = host_parent(t_.host_root, s.path);
         if (!w) return failed(w.error());
         int dir = w->dir.get();
@@ -90,28 +143,31 @@ public:
     // complete under a temporary name beside it. The data is not synced
     // yet: finish() syncs a whole batch at once, then renames.
     Result<Placed> prepare(size_t n, const Step& s) {
-        auto w = host_parent(t_.host_root, s.path);
-        if (!w) return Errno{w.error()};
-        int dir = w->dir.get();
-        touched(dir);
-        Placed p{n, std::move(w->dir), w->name, temp_name(n)};
+        auto d = host_dir(parent_of(s.path));
+        if (!d) return Errno{d.error()};
+        int dir = (*d)->fd.get();
+        Placed p{n, std::move(*d), base_of(s.path), temp_name(n), std::nullopt, false};
         const char* name = p.name.c_str();
         const char* tmp = p.tmp.c_str();
-        (void)::unlinkat(dir, tmp, 0);  // left by an interrupted attempt
+        if (j_.resumed()) {
+            if (auto r = resume(s, p); !r) return Errno{r.error()};
+            if (p.done) return p;
+        }
         auto r = [&]() -> Result<void> {
             if (s.backup)
                 if (auto st = sys::stat_at(dir, name); st) {
                     if (S_ISDIR(st->st_mode)) return Errno{EISDIR};  // the host moved on
                     if (auto k = keep(n, dir, name, *st, false, false); !k) return k;
                 }
-            if (auto c = create(s, dir, tmp); !c) return c;
+            if (p.moved) return adopt(s, p);  // moved by an interrupted attempt
+            if (auto c = create(s, p); !c) return c;
             // Regular files got theirs through their descriptor; a hard link has its first name's.
             if (s.kind == StepKind::PlaceSymlink || s.kind == StepKind::PlaceNode)
                 return set_meta_at(dir, tmp, s.mode, s.uid, s.gid, s.atime_ns, s.mtime_ns);
             return {};
         }();
         if (!r) {
-            (void)::unlinkat(dir, tmp, 0);
+            drop(p);
             return Errno{r.error()};
         }
         fault_point();
@@ -131,34 +187,33 @@ public:
             sync_touched();
         } else {
             for (auto& p : batch)  // only regular files have data to sync (never open a device)
-                if (auto st = sys::stat_at(p.dir.get(), p.tmp.c_str()); st && S_ISREG(st->st_mode))
-                    if (auto f = sys::open_at(p.dir.get(), p.tmp.c_str(), O_RDONLY | O_NOFOLLOW)) ::fsync(f->get());
+                if (auto st = sys::stat_at(p.fd(), p.tmp.c_str()); st && S_ISREG(st->st_mode))
+                    if (auto f = sys::open_at(p.fd(), p.tmp.c_str(), O_RDONLY | O_NOFOLLOW)) ::fsync(f->get());
             if (unsynced_backups_) sync_dir(j_.backups());
         }
         unsynced_backups_ = false;
-        std::vector<StepOutcome> outcomes;
+        std::vector<std::pair<size_t, StepOutcome>> outcomes;
         for (auto& p : batch) {
             StepOutcome o;
-            if (auto r = sys::rename_at(p.dir.get(), p.tmp.c_str(), p.dir.get(), p.name.c_str()); !r) {
-                (void)::unlinkat(p.dir.get(), p.tmp.c_str(), 0);
+            if (p.done) {
+                o = outcome_at(p.fd(), p.name.c_str());
+            } else if (auto r = sys::rename_at(p.fd(), p.tmp.c_str(), p.fd(), p.name.c_str()); !r) {
+                drop(p);
                 o = failed(r.error());
             } else {
-                o = outcome_at(p.dir.get(), p.name.c_str());
+                o = outcome_at(p.fd(), p.name.c_str());
             }
-            outcomes.push_back(o);
+            outcomes.push_back({p.n, o});
             fault_point();
         }
-        std::vector<std::pair<dev_t, ino_t>> synced_dirs;
+        std::vector<const HostDir*> synced_dirs;
         for (auto& p : batch) {
-            auto st = sys::stat_fd(p.dir.get());
-            if (!st) continue;
-            std::pair<dev_t, ino_t> id{st->st_dev, st->st_ino};
-            if (std::find(synced_dirs.begin(), synced_dirs.end(), id) != synced_dirs.end()) continue;
-            synced_dirs.push_back(id);
-            sync_dir(p.dir.get());
+            if (std::find(synced_dirs.begin(), synced_dirs.end(), p.dir.get()) != synced_dirs.end()) continue;
+            synced_dirs.push_back(p.dir.get());
+            sync_dir(p.fd());
         }
         // Recorded once on disk: a record never claims a rename a power cut could undo.
-        for (size_t i = 0; i < batch.size(); ++i) j_.record(batch[i].n, outcomes[i]);
+        j_.record(outcomes);
         batch.clear();
     }
 
@@ -235,7 +290,9 @@ private:
         return sync_user_xattrs(src->get(), dst->get());
     }
 
-    Result<void> create(const Step& s, int dir, const char* tmp) {
+    Result<void> create(const Step& s, Placed& p) {
+        int dir = p.fd();
+        const char* tmp = p.tmp.c_str();
         switch (s.kind) {
             case StepKind::PlaceSymlink:
                 if (::symlinkat(s.target.c_str(), dir, tmp) < 0) return last_errno();
@@ -246,32 +303,155 @@ private:
             case StepKind::PlaceLink:
                 if (auto first = host_parent(t_.host_root, s.target))
                     if (::linkat(first->dir.get(), first->name.c_str(), dir, tmp, 0) == 0) return {};
-                return create_file(s, dir, tmp);  // the first name failed, or another filesystem
+                return create_file(s, p);  // the first name failed, or another filesystem
             default:
-                return create_file(s, dir, tmp);
+                return create_file(s, p);
         }
     }
 
-    Result<void> create_file(const Step& s, int dir, const char* tmp) {
+    Result<void> create_file(const Step& s, Placed& p) {
+        int dir = p.fd();
+        const char* tmp = p.tmp.c_str();
         // The layer file, reached without following symlinks: one planted in
         // the layer after review gives ELOOP instead of another file's bytes.
-        auto src = sys::open_beneath(t_.layer, s.path.substr(1), O_RDONLY);
+        auto from = layer_dir(parent_of(s.path));
+        if (!from) return Errno{from.error()};
+        std::string base = base_of(s.path);
+        auto src = sys::open_at(*from, base.c_str(), O_RDONLY);
         if (!src) return Errno{src.error()};
         auto st = sys::stat_fd(src->get());
         if (!st) return Errno{st.error()};
         if (!S_ISREG(st->st_mode)) return Errno{ELOOP};
+        if (move_from_layer(s, *st, *from, p)) {
+            auto records = take_records(src->get());
+            if (!records) return Errno{records.error()};
+            p.moved->records = std::move(*records);
+            return own(s, src->get(), p, &*st);
+        }
         auto dst = sys::open_at(dir, tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
         if (!dst) return Errno{dst.error()};
         int fd = dst->get();
         if (auto r = copyup::copy_file_data(src->get(), fd, st->st_size); !r) return Errno{r.error()};
         (void)copyup::copy_xattrs(src->get(), fd);
+        return own(s, fd, p);  // synced with its batch (finish)
+    }
+
+    // The layer's file itself becomes the new host file, renamed to dir/tmp:
+    // no copy, and nothing left in the layer to delete (on this machine's
+    // discard-mounted disk, freeing a synced file's blocks waits for the
+    // device). Only where nothing tells the two apart and no one else can
+    // reach it: one name (no other layer name shares the inode), owned by
+    // whoever commits (root committing a user's session copies: the user
+    // could hold the layer file open), the same file system, and a directory
+    // without a default ACL (a new file would inherit it).
+    bool move_from_layer(const Step& s, const struct stat& st, int from, Placed& p) {
+        if (st.st_nlink != 1 || st.st_uid != euid_ || st.st_dev != p.dir->dev || p.dir->default_acl) return false;
+        if (::renameat(from, base_of(s.path).c_str(), p.fd(), p.tmp.c_str()) < 0) return false;  // the copy it is
+        p.moved = Moved{s.path, {}};
+        return true;
+    }
+
+    // A file moved by an interrupted attempt, taken up again.
+    Result<void> adopt(const Step& s, Placed& p) {
+        auto fd = sys::open_at(p.fd(), p.tmp.c_str(), O_RDONLY | O_NOFOLLOW);
+        if (!fd) return Errno{fd.error()};
+        auto records = take_records(fd->get());
+        if (!records) return Errno{records.error()};
+        p.moved->records = std::move(*records);
+        return own(s, fd->get(), p);
+    }
+
+    // Owner, mode and times of a new file. One made by this process has the
+    // committer's owner and group already; a moved one gets the same (the
+    // group of a set-group-ID directory, else the committer's), and what it
+    // has already (was: its stat) is not set again.
+    Result<void> own(const Step& s, int fd, const Placed& p, const struct stat* was = nullptr) {
+        int64_t uid = s.uid, gid = s.gid;
+        if (p.moved) {
+            if (uid < 0) uid = euid_;
+            if (gid < 0) gid = p.dir->group;
+        }
+        if (was && uid_t(uid) == was->st_uid && gid_t(gid) == was->st_gid) uid = gid = -1;
         // Owner first: chown clears set-id bits.
-        if ((s.uid >= 0 || s.gid >= 0) && ::fchown(fd, uid_t(s.uid < 0 ? -1 : s.uid), gid_t(s.gid < 0 ? -1 : s.gid)) < 0)
+        if ((uid >= 0 || gid >= 0) && ::fchown(fd, uid_t(uid < 0 ? -1 : uid), gid_t(gid < 0 ? -1 : gid)) < 0)
             return last_errno();
-        if (::fchmod(fd, s.mode & 07777) < 0) return last_errno();
+        if (!was || uid >= 0 || (was->st_mode & 07777) != (s.mode & 07777))
+            if (::fchmod(fd, s.mode & 07777) < 0) return last_errno();
+        if (was && sys::to_ns(was->st_atim) == s.atime_ns && sys::to_ns(was->st_mtim) == s.mtime_ns) return {};
         struct timespec ts[2] = {sys::from_ns(s.atime_ns), sys::from_ns(s.mtime_ns)};
         if (::futimens(fd, ts) < 0) return last_errno();
-        return {};  // synced with its batch (finish)
+        return {};
+    }
+
+    // What an interrupted attempt left of step s: a partial copy at its
+    // temporary name goes; the layer's file moved there is taken up again;
+    // with neither that nor the layer's file, and the step's file at the
+    // host's name (a regular file with the step's mtime), the step was done
+    // and only its record lost.
+    Result<void> resume(const Step& s, Placed& p) {
+        int dir = p.fd();
+        struct stat st;
+        bool at_tmp = ::fstatat(dir, p.tmp.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+        auto in_layer = sys::open_beneath(t_.layer, s.path.substr(1), O_PATH);
+        if (s.kind == StepKind::PlaceFile && !in_layer && in_layer.error() == ENOENT) {
+            if (at_tmp && S_ISREG(st.st_mode)) {
+                p.moved = Moved{s.path, {}};
+                return {};
+            }
+            if (auto h = sys::stat_at(dir, p.name.c_str()); !at_tmp && h && S_ISREG(h->st_mode) &&
+                                                              sys::to_ns(h->st_mtim) == s.mtime_ns) {
+                p.done = true;
+                return {};
+            }
+            return Errno{ENOENT};
+        }
+        if (at_tmp) (void)::unlinkat(dir, p.tmp.c_str(), 0);
+        return {};
+    }
+
+    // Undoes a prepared entry whose step failed: a copy is removed, a moved
+    // file goes back to the layer with its records.
+    void drop(const Placed& p) {
+        if (!p.moved) {
+            (void)::unlinkat(p.fd(), p.tmp.c_str(), 0);
+            return;
+        }
+        if (auto fd = sys::open_at(p.fd(), p.tmp.c_str(), O_RDONLY | O_NOFOLLOW))
+            for (auto& [n, v] : p.moved->records) (void)sys::set_xattr(fd->get(), n.c_str(), v);
+        if (auto to = open_dir_beneath(t_.layer, parent_of(p.moved->path)))
+            (void)::renameat(p.fd(), p.tmp.c_str(), to->get(), base_of(p.moved->path).c_str());
+    }
+
+    // The host directory at path, opened once for the new entries that
+    // follow in it (they come in path order).
+    Result<std::shared_ptr<const HostDir>> host_dir(const std::string& path) {
+        if (host_dir_ && host_dir_path_ == path) return host_dir_;
+        host_dir_.reset();
+        auto fd = open_dir_beneath(t_.host_root, path);
+        if (!fd) return Errno{fd.error()};
+        auto st = sys::stat_fd(fd->get());
+        if (!st) return Errno{st.error()};
+        auto d = std::make_shared<HostDir>();
+        d->fd = std::move(*fd);
+        d->dev = st->st_dev;
+        d->group = (st->st_mode & S_ISGID) ? st->st_gid : ::getegid();
+        d->default_acl = ::fgetxattr(d->fd.get(), "system.posix_acl_default", nullptr, 0) >= 0;
+        touched(d->fd.get());
+        host_dir_ = d;
+        host_dir_path_ = path;
+        return std::shared_ptr<const HostDir>(d);
+    }
+
+    // The layer directory at path, likewise (it only ever loses files here).
+    Result<int> layer_dir(const std::string& path) {
+        if (layer_dir_.get() < 0 || layer_dir_path_ != path) {
+            layer_dir_ = UniqueFd();
+            auto fd = open_dir_beneath(t_.layer, path);
+            if (!fd) return Errno{fd.error()};
+            layer_dir_ = std::move(*fd);
+            layer_dir_path_ = path;
+        }
+        return layer_dir_.get();
     }
 
     std::string temp_name(size_t n) const { return ".mbx-commit-" + j_.plan().id + "-" + std::to_string(n); }
@@ -287,6 +467,11 @@ private:
     Journal& j_;
     const ApplyTarget& t_;
     std::map<dev_t, UniqueFd> touched_;
+    const uid_t euid_ = ::geteuid();
+    std::shared_ptr<const HostDir> host_dir_;
+    std::string host_dir_path_;
+    UniqueFd layer_dir_;
+    std::string layer_dir_path_;
     bool unsynced_backups_ = false;  // keep(sync = false) since the last finish()
 };
 

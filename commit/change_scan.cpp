@@ -91,17 +91,21 @@ struct Walker {
     LayerEntry read_entry(int dir, const char* name, const struct stat& st, const std::string& path) {
         LayerEntry e{st, st.st_mode, record_less_uid, record_less_gid, 0, false, std::nullopt};
         if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return e;
-        auto fd = sys::open_path(dir, name);
-        if (!fd) return e;
-        if (auto o = sys::get_xattr(fd->get(), layer::kOverrideXattr))
-            if (auto p = layer::parse_override(*o, st.st_mode)) {
-                e.mode = p->mode;
-                e.uid = p->uid;
-                e.gid = p->gid;
-                e.rdev = p->rdev;
-            }
-        e.owner_set = sys::get_xattr(fd->get(), layer::kChownXattr).ok();
-        if (auto v = sys::get_xattr(fd->get(), layer::kOriginXattr)) e.origin = layer::parse_origin(*v);
+        // The names first: most entries have one or two of the three records.
+        auto names = sys::list_xattr_at(dir, name);
+        if (!names) return e;
+        auto has = [&](const char* x) { return std::find(names->begin(), names->end(), x) != names->end(); };
+        if (has(layer::kOverrideXattr))
+            if (auto o = sys::get_xattr_at(dir, name, layer::kOverrideXattr))
+                if (auto p = layer::parse_override(*o, st.st_mode)) {
+                    e.mode = p->mode;
+                    e.uid = p->uid;
+                    e.gid = p->gid;
+                    e.rdev = p->rdev;
+                }
+        e.owner_set = has(layer::kChownXattr);
+        if (has(layer::kOriginXattr))
+            if (auto v = sys::get_xattr_at(dir, name, layer::kOriginXattr)) e.origin = layer::parse_origin(*v);
         if (e.origin && !layer::origin_at(*e.origin, path)) e.origin.reset();
         return e;
     }
@@ -146,6 +150,8 @@ struct Walker {
             ch.owner_set = e->owner_set;
             ch.layer_ino = e->st.st_ino;
             ch.layer_nlink = e->st.st_nlink;
+            ch.layer_atime_ns = sys::to_ns(e->st.st_atim);
+            ch.layer_mtime_ns = sys::to_ns(e->st.st_mtim);
             if (S_ISLNK(e->st.st_mode) && dir >= 0) {
                 char buf[4096];
                 ssize_t n = ::readlinkat(dir, name, buf, sizeof buf);

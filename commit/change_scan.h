@@ -39,6 +39,8 @@ struct Change {
     bool owner_set = false; // the sandbox chowned it (see layer::kChownXattr)
     ino_t layer_ino = 0;    // the layer file, to find hard links made in the sandbox
     nlink_t layer_nlink = 0;
+    int64_t layer_atime_ns = -1;  // the layer entry's times (what a commit gives the host's)
+    int64_t layer_mtime_ns = -1;
 };
 
 char kind_letter(ChangeKind k);

@@ -42,6 +42,16 @@ std::string read_all(int fd) {
     return s;
 }
 
+std::string record_line(size_t step, const StepOutcome& o) {
+    char buf[128];
+    if (o.err)
+        std::snprintf(buf, sizeof buf, "%zu err %d\n", step, o.err);
+    else
+        std::snprintf(buf, sizeof buf, "%zu ok %llu %lld %lld\n", step, (unsigned long long)o.ino,
+                      (long long)o.mtime_ns, (long long)o.size);
+    return buf;
+}
+
 }  // namespace
 
 void Journal::own(int fd) const {
@@ -100,6 +110,7 @@ std::optional<Journal> Journal::open(int session_dir, const std::string& name) {
               st ? st->st_gid : 0);
     std::istringstream in(read_all(done->get()));
     j.done_ = std::move(*done);
+    j.resumed_ = true;
     // A line cut short by a crash has no newline at its end: ignored (the step is redone).
     std::string line;
     while (std::getline(in, line)) {
@@ -121,17 +132,18 @@ std::optional<Journal> Journal::open(int session_dir, const std::string& name) {
     return j;
 }
 
+// Not fsynced per step: every step is idempotent, so a record lost to a
+// power cut only means the step is done again.
 void Journal::record(size_t step, const StepOutcome& o) {
-    char buf[128];
-    if (o.err)
-        std::snprintf(buf, sizeof buf, "%zu err %d\n", step, o.err);
-    else
-        std::snprintf(buf, sizeof buf, "%zu ok %llu %lld %lld\n", step, (unsigned long long)o.ino,
-                      (long long)o.mtime_ns, (long long)o.size);
-    // Not fsynced per step: every step is idempotent, so a record lost to a
-    // power cut only means the step is done again.
-    write_all(done_.get(), buf, "write journal");
+    write_all(done_.get(), record_line(step, o), "write journal");
     outcomes_[step] = o;
+}
+
+void Journal::record(const std::vector<std::pair<size_t, StepOutcome>>& outcomes) {
+    std::string lines;
+    for (auto& [step, o] : outcomes) lines += record_line(step, o);
+    write_all(done_.get(), lines, "write journal");
+    for (auto& [step, o] : outcomes) outcomes_[step] = o;
 }
 
 void Journal::mark_host_done() {

@@ -11,6 +11,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "commit/plan.h"
 #include "overlay/sys/unique_fd.h"
@@ -42,8 +44,11 @@ public:
     int backups() const { return backup_.get(); }
     const std::map<size_t, StepOutcome>& outcomes() const { return outcomes_; }
     bool host_done() const { return host_done_; }
+    // Opened from disk: an earlier attempt may have begun any step.
+    bool resumed() const { return resumed_; }
 
     void record(size_t step, const StepOutcome& o);
+    void record(const std::vector<std::pair<size_t, StepOutcome>>& outcomes);  // in one write
     // Every host step is done: fsyncs the record, so the layer may change now.
     void mark_host_done();
     // Gives a file or directory the journal's owner.
@@ -59,6 +64,7 @@ private:
     gid_t gid_;
     std::map<size_t, StepOutcome> outcomes_;
     bool host_done_ = false;
+    bool resumed_ = false;
 };
 
 // journal/ becomes revert/ (replacing the previous commit's), durably.

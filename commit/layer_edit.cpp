@@ -80,8 +80,13 @@ void drop_entries(const LayerDirs& d, const std::vector<PlanEntry>& drop, const 
 
     std::vector<PlanEntry> order = drop;
     std::sort(order.begin(), order.end(), [](const PlanEntry& a, const PlanEntry& b) { return a.path > b.path; });
+    std::string parent_path;  // of parent, opened once for the entries that follow in it
+    Result<UniqueFd> parent = Errno{ENOENT};
     for (auto& e : order) {
-        auto parent = layer_dir(d.layer, parent_of(e.path));
+        if (parent_of(e.path) != parent_path || !parent) {
+            parent_path = parent_of(e.path);
+            parent = layer_dir(d.layer, parent_path);
+        }
         if (!parent) continue;
         std::string name = base_of(e.path);
         auto st = sys::stat_at(parent->get(), name.c_str());

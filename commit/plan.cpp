@@ -190,11 +190,9 @@ PlanResult make_plan(const PlanInput& in) {
         taken.push_back({i, before, uid, gid});
     }
 
-    auto layer_times = [&](Step& s) {
-        if (auto st = stat_beneath(in.layer, s.path)) {
-            s.atime_ns = sys::to_ns(st->st_atim);
-            s.mtime_ns = sys::to_ns(st->st_mtim);
-        }
+    auto layer_times = [](Step& s, const Change& c) {
+        s.atime_ns = c.layer_atime_ns;
+        s.mtime_ns = c.layer_mtime_ns;
     };
 
     // 1. Removals: deletions, and what a type change or a forced entry replaces.
@@ -239,7 +237,7 @@ PlanResult make_plan(const PlanInput& in) {
             plan.steps.push_back(s);
             continue;
         }
-        layer_times(s);
+        layer_times(s, c);
         s.backup = host_there;
         if (!host_there) s.before = {};
         if (c.kind == ChangeKind::MetadataOnly) {
@@ -277,7 +275,7 @@ PlanResult make_plan(const PlanInput& in) {
         s.uid = taken[t].uid;
         s.gid = taken[t].gid;
         if (!removed[t]) s.before = taken[t].before;
-        layer_times(s);
+        layer_times(s, c);
         plan.steps.push_back(s);
     }
     return r;

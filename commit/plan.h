@@ -93,7 +93,6 @@ struct PlanInput {
     std::function<bool(const Change&)> selected; // null: everything
     bool force = false;                          // apply conflicts too
     Committer who;
-    int layer = -1;                              // the session's layer/ (for times)
     int host_root = -1;                          // "/" of the host
 };
 

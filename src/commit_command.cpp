@@ -227,7 +227,6 @@ int cmd_commit(SessionStore& store, const CommitArgs& a) {
     commit::PlanInput in;
     in.force = a.force;
     in.who = commit::Committer::current();
-    in.layer = scan.layer.get();
     in.host_root = scan.host.get();
     std::vector<std::string> filters = args.paths;
     if (a.interactive) {

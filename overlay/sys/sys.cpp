@@ -70,20 +70,56 @@ Result<std::string> readlink_fd(int opath_fd) {
     }
 }
 
-Result<std::string> get_xattr(int fd, const char* name) {
-    std::string p = fd_path(fd);
+namespace {
+
+// getxattr/lgetxattr of a path, growing the buffer as needed.
+Result<std::string> get_xattr_path(const std::string& p, const char* name, bool follow) {
+    auto get = follow ? ::getxattr : ::lgetxattr;
     std::string buf(256, '\0');
     for (;;) {
-        ssize_t n = ::getxattr(p.c_str(), name, buf.data(), buf.size());
+        ssize_t n = get(p.c_str(), name, buf.data(), buf.size());
         if (n >= 0) {
             buf.resize(n);
             return buf;
         }
         if (errno != ERANGE) return last_errno();
-        n = ::getxattr(p.c_str(), name, nullptr, 0);
+        n = get(p.c_str(), name, nullptr, 0);
         if (n < 0) return last_errno();
         buf.resize(n + 1);
     }
+}
+
+Result<std::vector<std::string>> list_xattr_path(const std::string& p, bool follow) {
+    auto list = follow ? ::listxattr : ::llistxattr;
+    std::string buf(1024, '\0');
+    ssize_t n;
+    for (;;) {
+        n = list(p.c_str(), buf.data(), buf.size());
+        if (n >= 0) break;
+        if (errno != ERANGE) return last_errno();
+        n = list(p.c_str(), nullptr, 0);
+        if (n < 0) return last_errno();
+        buf.resize(n + 1);
+    }
+    std::vector<std::string> names;
+    for (size_t i = 0; i < static_cast<size_t>(n);) {
+        std::string name(buf.data() + i);
+        i += name.size() + 1;
+        if (!name.empty()) names.push_back(std::move(name));
+    }
+    return names;
+}
+
+// dir/name through the directory's /proc link: an *at() form for the
+// xattr calls, which have none (the l* calls do not follow name).
+std::string at_path(int dirfd, const char* name) { return fd_path(dirfd) + "/" + name; }
+
+}  // namespace
+
+Result<std::string> get_xattr(int fd, const char* name) { return get_xattr_path(fd_path(fd), name, true); }
+
+Result<std::string> get_xattr_at(int dirfd, const char* name, const char* xname) {
+    return get_xattr_path(at_path(dirfd, name), xname, false);
 }
 
 Result<void> set_xattr(int fd, const char* name, std::string_view value, int flags) {
@@ -97,25 +133,10 @@ Result<void> remove_xattr(int fd, const char* name) {
     return {};
 }
 
-Result<std::vector<std::string>> list_xattr(int fd) {
-    std::string p = fd_path(fd);
-    std::string buf(1024, '\0');
-    ssize_t n;
-    for (;;) {
-        n = ::listxattr(p.c_str(), buf.data(), buf.size());
-        if (n >= 0) break;
-        if (errno != ERANGE) return last_errno();
-        n = ::listxattr(p.c_str(), nullptr, 0);
-        if (n < 0) return last_errno();
-        buf.resize(n + 1);
-    }
-    std::vector<std::string> names;
-    for (size_t i = 0; i < static_cast<size_t>(n);) {
-        std::string name(buf.data() + i);
-        i += name.size() + 1;
-        if (!name.empty()) names.push_back(std::move(name));
-    }
-    return names;
+Result<std::vector<std::string>> list_xattr(int fd) { return list_xattr_path(fd_path(fd), true); }
+
+Result<std::vector<std::string>> list_xattr_at(int dirfd, const char* name) {
+    return list_xattr_path(at_path(dirfd, name), false);
 }
 
 Result<void> rename_at(int olddir, const char* oldname, int newdir, const char* newname,

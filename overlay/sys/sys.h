@@ -47,6 +47,9 @@ Result<std::string> get_xattr(int fd, const char* name);
 Result<void> set_xattr(int fd, const char* name, std::string_view value, int flags = 0);
 Result<void> remove_xattr(int fd, const char* name);
 Result<std::vector<std::string>> list_xattr(int fd);
+// The same for dir/name without opening it; a symlink there is not followed.
+Result<std::string> get_xattr_at(int dirfd, const char* name, const char* xname);
+Result<std::vector<std::string>> list_xattr_at(int dirfd, const char* name);
 
 Result<void> rename_at(int olddir, const char* oldname, int newdir, const char* newname,
                        unsigned flags = 0);
