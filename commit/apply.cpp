@@ -435,7 +435,9 @@ private:
         d->fd = std::move(*fd);
         d->dev = st->st_dev;
         d->group = (st->st_mode & S_ISGID) ? st->st_gid : ::getegid();
-        d->default_acl = ::fgetxattr(d->fd.get(), "system.posix_acl_default", nullptr, 0) >= 0;
+        // Unknown (an O_PATH descriptor of a directory we may not read) counts as one.
+        d->default_acl = ::fgetxattr(d->fd.get(), "system.posix_acl_default", nullptr, 0) >= 0 ||
+                         (errno != ENODATA && errno != ENOTSUP);
         touched(d->fd.get());
         host_dir_ = d;
         host_dir_path_ = path;
