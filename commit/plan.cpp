@@ -161,7 +161,8 @@ PlanResult make_plan(const PlanInput& in) {
             continue;
         }
         HostState before;
-        if (auto st = stat_beneath(in.host_root, c.path)) before = host_state(*st);
+        if (!(in.scan_is_fresh && c.host_mode == 0))
+            if (auto st = stat_beneath(in.host_root, c.path)) before = host_state(*st);
         int64_t uid = -1, gid = -1;
         if (c.owner_set) {
             uid = c.uid;

@@ -94,6 +94,9 @@ struct PlanInput {
     bool force = false;                          // apply conflicts too
     Committer who;
     int host_root = -1;                          // "/" of the host
+    // The changes were scanned just now (no review since): where the scan
+    // found no host entry, the plan does not look again.
+    bool scan_is_fresh = false;
 };
 
 struct PlanResult {

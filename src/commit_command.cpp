@@ -239,6 +239,7 @@ int cmd_commit(SessionStore& store, const CommitArgs& a) {
     } else if (!filters.empty()) {
         in.selected = [filters](const commit::Change& c) { return path_selected(c.path, filters); };
     }
+    in.scan_is_fresh = !a.interactive;
     in.changes = std::move(scan.changes);
     commit::PlanResult planned = commit::make_plan(in);
     if (a.dry_run) {
