@@ -656,6 +656,31 @@ fixture_dir() {
   echo "$d"
 }
 
+# commit_paused USER SESSION: starts `mbx commit SESSION` as USER in the background
+# with MBX_PAUSE_AT=1 (it stops itself at its first fault point, after the plan is
+# journalled) and waits until it has stopped; COMMIT_PID is its pid.
+commit_paused() {
+  local i
+  as_cmd "$1"
+  echo "+ MBX_PAUSE_AT=1 mbx commit $2 (background)"
+  (cd / && exec "${AS[@]}" env MBX_PAUSE_AT=1 "$MBX" commit "$2") >"$T/c.out" 2>"$T/c.err" </dev/null &
+  COMMIT_PID=$!
+  for ((i = 0; i < 100; i++)); do
+    [ "$(awk '{ print $3 }' "/proc/$COMMIT_PID/stat" 2>/dev/null)" = T ] && return 0
+    sleep 0.1
+  done
+  fail "the commit did not stop at its first fault point"
+}
+
+# commit_continued: lets the commit of commit_paused go on; RC and ERR are its own.
+commit_continued() {
+  kill -CONT "$COMMIT_PID"
+  RC=0
+  wait "$COMMIT_PID" || RC=$?
+  ERR=$(cat "$T/c.err")
+  echo "$ERR" | sed 's/^/  err| /'
+}
+
 # session_of_run: the session name from the summary line of the last `mbx run` in ERR.
 session_of_run() { parse_summary; echo "$S_NAME"; }
 

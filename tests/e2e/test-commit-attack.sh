@@ -58,21 +58,9 @@ part_before_commit() {
 
 part_during_commit() {
   setup during
-  as_cmd "$U"
-  echo "+ MBX_PAUSE_AT=1 mbx commit $S (background)"
-  (cd / && exec "${AS[@]}" MBX_PAUSE_AT=1 "$MBX" commit "$S") >"$T/c.out" 2>"$T/c.err" </dev/null &
-  local pid=$! i
-  for ((i = 0; i < 100; i++)); do
-    [ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)" = T ] && break
-    sleep 0.1
-  done
-  [ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)" = T ] || fail "the commit did not stop at its first fault point"
+  commit_paused "$U" "$S"
   swap
-  kill -CONT "$pid"
-  RC=0
-  wait "$pid" || RC=$?
-  ERR=$(cat "$T/c.err")
-  echo "$ERR" | sed 's/^/  err| /'
+  commit_continued
   assert_rc 1 "commit with symlinks swapped in during the commit"
   assert_contains "$ERR" "$D/b: not committed: a symlink is on the way" "the layer symlink is refused"
   assert_contains "$ERR" "$D/sub/c: not committed: a symlink is on the way" "the host symlink is refused"

@@ -90,23 +90,11 @@ part_put_back() {
   mbx_as "$u" run --session "$s" -- stat -c '%a %U %s' "$d/f"
   want=$OUT
   layer=$(mbx_home "$u")/$s/layer
-  as_cmd "$u"
   # The first fault point comes after the file is moved to its temporary name.
-  echo "+ MBX_PAUSE_AT=1 mbx commit $s (background)"
-  (cd / && exec "${AS[@]}" env MBX_PAUSE_AT=1 "$MBX" commit "$s") >"$T/c.out" 2>"$T/c.err" </dev/null &
-  local pid=$! i
-  for ((i = 0; i < 100; i++)); do
-    [ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)" = T ] && break
-    sleep 0.1
-  done
-  [ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)" = T ] || fail "the commit did not stop at its first fault point"
+  commit_paused "$u" "$s"
   [ ! -e "$layer$d/f" ] || fail "the layer file was not moved before the first fault point"
   mkdir "$d/f"
-  kill -CONT "$pid"
-  RC=0
-  wait "$pid" || RC=$?
-  ERR=$(cat "$T/c.err")
-  echo "$ERR" | sed 's/^/  err| /'
+  commit_continued
   assert_rc 1 "commit whose rename meets a directory"
   assert_contains "$ERR" "$d/f: not committed" "the entry is reported"
   [ -f "$layer$d/f" ] || fail "the file is not back in the layer"
