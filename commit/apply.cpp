@@ -392,8 +392,11 @@ private:
         int dir = p.fd();
         struct stat st;
         bool at_tmp = ::fstatat(dir, p.tmp.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
-        auto in_layer = sys::open_beneath(t_.layer, s.path.substr(1), O_PATH);
-        if (s.kind == StepKind::PlaceFile && !in_layer && in_layer.error() == ENOENT) {
+        auto gone_from_layer = [&] {
+            auto l = sys::open_beneath(t_.layer, s.path.substr(1), O_PATH);
+            return !l && l.error() == ENOENT;
+        };
+        if (s.kind == StepKind::PlaceFile && gone_from_layer()) {
             if (at_tmp && S_ISREG(st.st_mode)) {
                 p.moved = Moved{s.path, {}};
                 return {};
