@@ -103,7 +103,8 @@ echo "policy-not-running $(as u1 "$MBX" policy u1-live --net host 2>&1)"
 # its trampolines can spin for good on the int3 of the kernel's live patching
 # (soft lockup in bpf_lsm_file_permission from bprm_execve, seen after ~20
 # restarts, and again at 50 tries a second); 10 tries a second still cover
-# every restart (each takes about a second under TCG).
+# every restart (each takes about a second under TCG). test-guardd-vm also boots
+# this guest with one vCPU, which leaves no other CPU to spin on.
 echo original >/srv/u1/victim2 && chown u1 /srv/u1/victim2
 exec 5>>/srv/u1/victim2
 as u1 "$MBX" run --guard bpf --session u1-loop --pass-fd 5 -- sh -c "n=0 ok=0

@@ -12,7 +12,7 @@
 # in the guest, or at GUEST_PATH; not under /tmp, /run or /data, which the guest
 # mounts over. MBX_VM_CACHE (default
 # /var/cache/mbx-vm) keeps the kernel between runs; MBX_VM_TIMEOUT (default 600)
-# bounds a boot in seconds.
+# bounds a boot in seconds; MBX_VM_CPUS (default 2) is the guest's vCPUs.
 set -euo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
@@ -20,6 +20,7 @@ SCRIPT=$1
 shift
 CACHE=${MBX_VM_CACHE:-/var/cache/mbx-vm}
 TIMEOUT=${MBX_VM_TIMEOUT:-600}
+CPUS=${MBX_VM_CPUS:-2}
 mkdir -p "$CACHE"
 
 vm_fail() { echo "vm: $*" >&2; exit 125; }
@@ -129,7 +130,7 @@ chmod 755 "$root/init"
 
 # ---- boot (TCG: the nested KVM here cannot run a stock kernel)
 rc=0
-timeout -k 10 "$TIMEOUT" qemu-system-x86_64 -accel tcg -m 2048 -smp 2 -cpu max \
+timeout -k 10 "$TIMEOUT" qemu-system-x86_64 -accel tcg -m 2048 -smp "$CPUS" -cpu max \
   -kernel "$kdir/boot/vmlinuz-$kver" -initrd "$work/initrd" \
   -append "console=ttyS0 lsm=landlock,lockdown,yama,bpf panic=-1 quiet loglevel=3" \
   -no-reboot -display none -serial stdio -monitor none \
