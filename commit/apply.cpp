@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
@@ -85,22 +84,15 @@ struct Placed {
     int fd() const { return dir->fd.get(); }
 };
 
-// Takes the layer's own records off a file that leaves the layer (fd: not
-// O_PATH, so the f*xattr calls serve); all or none.
+// Takes the layer's own records off a file that leaves the layer (fd: opened
+// for I/O); all or none.
 Result<Xattrs> take_records(int fd) {
     Xattrs out;
-    std::string names(1024, '\0');
-    ssize_t n;
-    while ((n = ::flistxattr(fd, names.data(), names.size())) < 0) {
-        if (errno == ENOTSUP) return out;
-        if (errno != ERANGE) return last_errno();
-        names.resize(names.size() * 4);
-    }
-    for (size_t i = 0; i < size_t(n); i += std::strlen(names.data() + i) + 1) {
-        const char* name = names.data() + i;
-        if (!*name || !layer::is_internal_xattr(name)) continue;
-        if (auto v = sys::get_xattr(fd, name)) out.push_back({name, *v});
-    }
+    auto names = sys::list_xattr_open(fd);
+    if (!names) return names.error() == ENOTSUP ? Result<Xattrs>(out) : Result<Xattrs>(Errno{names.error()});
+    for (auto& name : *names)
+        if (layer::is_internal_xattr(name))
+            if (auto v = sys::get_xattr_open(fd, name.c_str())) out.push_back({name, *v});
     for (size_t i = 0; i < out.size(); ++i)
         if (::fremovexattr(fd, out[i].first.c_str()) < 0 && errno != ENODATA) {
             int err = errno;
@@ -421,8 +413,8 @@ private:
         }
         if (auto fd = sys::open_at(p.fd(), p.tmp.c_str(), O_RDONLY | O_NOFOLLOW))
             for (auto& [n, v] : p.moved->records) (void)sys::set_xattr(fd->get(), n.c_str(), v);
-        if (auto to = open_dir_beneath(t_.layer, parent_of(p.moved->path)))
-            (void)::renameat(p.fd(), p.tmp.c_str(), to->get(), base_of(p.moved->path).c_str());
+        if (auto to = layer_dir(parent_of(p.moved->path)))
+            (void)::renameat(p.fd(), p.tmp.c_str(), *to, base_of(p.moved->path).c_str());
     }
 
     // The host directory at path, opened once for the new entries that

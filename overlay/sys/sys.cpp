@@ -72,42 +72,45 @@ Result<std::string> readlink_fd(int opath_fd) {
 
 namespace {
 
-// getxattr/lgetxattr of a path, growing the buffer as needed.
-Result<std::string> get_xattr_path(const std::string& p, const char* name, bool follow) {
-    auto get = follow ? ::getxattr : ::lgetxattr;
-    std::string buf(256, '\0');
+// One xattr value or name list, read by call(buf, size) (a getxattr or
+// listxattr of some form), the buffer grown as needed.
+template <typename Call>
+Result<std::string> read_xattr(Call call, size_t first) {
+    std::string buf(first, '\0');
     for (;;) {
-        ssize_t n = get(p.c_str(), name, buf.data(), buf.size());
+        ssize_t n = call(buf.data(), buf.size());
         if (n >= 0) {
             buf.resize(n);
             return buf;
         }
         if (errno != ERANGE) return last_errno();
-        n = get(p.c_str(), name, nullptr, 0);
+        n = call(nullptr, 0);
         if (n < 0) return last_errno();
         buf.resize(n + 1);
     }
 }
 
-Result<std::vector<std::string>> list_xattr_path(const std::string& p, bool follow) {
-    auto list = follow ? ::listxattr : ::llistxattr;
-    std::string buf(1024, '\0');
-    ssize_t n;
-    for (;;) {
-        n = list(p.c_str(), buf.data(), buf.size());
-        if (n >= 0) break;
-        if (errno != ERANGE) return last_errno();
-        n = list(p.c_str(), nullptr, 0);
-        if (n < 0) return last_errno();
-        buf.resize(n + 1);
-    }
+// getxattr/lgetxattr of a path.
+Result<std::string> get_xattr_path(const std::string& p, const char* name, bool follow) {
+    auto get = follow ? ::getxattr : ::lgetxattr;
+    return read_xattr([&](char* b, size_t n) { return get(p.c_str(), name, b, n); }, 256);
+}
+
+// The names of a listxattr answer.
+Result<std::vector<std::string>> split_names(Result<std::string> list) {
+    if (!list) return Errno{list.error()};
     std::vector<std::string> names;
-    for (size_t i = 0; i < static_cast<size_t>(n);) {
-        std::string name(buf.data() + i);
+    for (size_t i = 0; i < list->size();) {
+        std::string name(list->data() + i);
         i += name.size() + 1;
         if (!name.empty()) names.push_back(std::move(name));
     }
     return names;
+}
+
+Result<std::vector<std::string>> list_xattr_path(const std::string& p, bool follow) {
+    auto list = follow ? ::listxattr : ::llistxattr;
+    return split_names(read_xattr([&](char* b, size_t n) { return list(p.c_str(), b, n); }, 1024));
 }
 
 // dir/name through the directory's /proc link: an *at() form for the
@@ -137,6 +140,14 @@ Result<std::vector<std::string>> list_xattr(int fd) { return list_xattr_path(fd_
 
 Result<std::vector<std::string>> list_xattr_at(int dirfd, const char* name) {
     return list_xattr_path(at_path(dirfd, name), false);
+}
+
+Result<std::string> get_xattr_open(int fd, const char* name) {
+    return read_xattr([&](char* b, size_t n) { return ::fgetxattr(fd, name, b, n); }, 256);
+}
+
+Result<std::vector<std::string>> list_xattr_open(int fd) {
+    return split_names(read_xattr([&](char* b, size_t n) { return ::flistxattr(fd, b, n); }, 1024));
 }
 
 Result<void> rename_at(int olddir, const char* oldname, int newdir, const char* newname,

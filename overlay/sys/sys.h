@@ -50,6 +50,9 @@ Result<std::vector<std::string>> list_xattr(int fd);
 // The same for dir/name without opening it; a symlink there is not followed.
 Result<std::string> get_xattr_at(int dirfd, const char* name, const char* xname);
 Result<std::vector<std::string>> list_xattr_at(int dirfd, const char* name);
+// The same for an fd opened for I/O (not O_PATH): the f* calls, no lookup in /proc.
+Result<std::string> get_xattr_open(int fd, const char* name);
+Result<std::vector<std::string>> list_xattr_open(int fd);
 
 Result<void> rename_at(int olddir, const char* oldname, int newdir, const char* newname,
                        unsigned flags = 0);

@@ -78,7 +78,10 @@ part_group() {
   chgrp "$grp" "$d" && chmod g+s "$d"
   mbx_as "$u" run --session "$s" -- sh -c 'echo g >"$1/new"' sh "$d"
   assert_rc 0 "the run"
+  local ino
+  ino=$(inode "$(mbx_home "$u")/$s/layer$d/new")
   mbx_ok "$u" commit "$s"
+  assert_eq "$ino" "$(inode "$d/new")" "the file was moved (the case the group is set for)"
   assert_eq "root:$grp" "$(stat -c '%U:%G' "$d/new")" "a new file in a set-group-ID directory gets its group"
 }
 
