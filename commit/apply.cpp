@@ -80,7 +80,10 @@ struct Placed {
     std::shared_ptr<const HostDir> dir;
     std::string name, tmp;
     std::optional<Moved> moved;
-    bool done = false;  // an interrupted attempt placed it; only its record was lost
+    // Already at its name: moved there straight from the layer, or placed by
+    // an interrupted attempt whose record was lost.
+    bool done = false;
+    std::optional<StepOutcome> known;  // its outcome, known without a stat (a moved file)
     int fd() const { return dir->fd.get(); }
 };
 
@@ -138,7 +141,7 @@ public:
         auto d = host_dir(parent_of(s.path));
         if (!d) return Errno{d.error()};
         int dir = (*d)->fd.get();
-        Placed p{n, std::move(*d), base_of(s.path), temp_name(n), std::nullopt, false};
+        Placed p{n, std::move(*d), base_of(s.path), temp_name(n), std::nullopt, false, std::nullopt};
         const char* name = p.name.c_str();
         const char* tmp = p.tmp.c_str();
         if (j_.resumed()) {
@@ -187,14 +190,12 @@ public:
         std::vector<std::pair<size_t, StepOutcome>> outcomes;
         for (auto& p : batch) {
             StepOutcome o;
-            if (p.done) {
-                o = outcome_at(p.fd(), p.name.c_str());
-            } else if (auto r = sys::rename_at(p.fd(), p.tmp.c_str(), p.fd(), p.name.c_str()); !r) {
-                drop(p);
-                o = failed(r.error());
-            } else {
-                o = outcome_at(p.fd(), p.name.c_str());
-            }
+            if (!p.done)
+                if (auto r = sys::rename_at(p.fd(), p.tmp.c_str(), p.fd(), p.name.c_str()); !r) {
+                    drop(p);
+                    o = failed(r.error());
+                }
+            if (!o.err) o = p.known ? *p.known : outcome_at(p.fd(), p.name.c_str());
             outcomes.push_back({p.n, o});
             fault_point();
         }
@@ -314,12 +315,8 @@ private:
         auto st = sys::stat_fd(src->get());
         if (!st) return Errno{st.error()};
         if (!S_ISREG(st->st_mode)) return Errno{ELOOP};
-        if (move_from_layer(s, *st, *from, p)) {
-            auto records = take_records(src->get());
-            if (!records) return Errno{records.error()};
-            p.moved->records = std::move(*records);
-            return own(s, src->get(), p, &*st);
-        }
+        auto moved = move_from_layer(s, src->get(), *st, *from, p);
+        if (!moved || *moved) return moved ? Result<void>() : Result<void>(Errno{moved.error()});
         auto dst = sys::open_at(dir, tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
         if (!dst) return Errno{dst.error()};
         int fd = dst->get();
@@ -328,19 +325,57 @@ private:
         return own(s, fd, p);  // synced with its batch (finish)
     }
 
-    // The layer's file itself becomes the new host file, renamed to dir/tmp:
-    // no copy, and nothing left in the layer to delete (on this machine's
-    // discard-mounted disk, freeing a synced file's blocks waits for the
-    // device). Only where nothing tells the two apart and no one else can
-    // reach it: one name (no other layer name shares the inode), owned by
-    // whoever commits (root committing a user's session copies: the user
-    // could hold the layer file open), the same file system, and a directory
-    // without a default ACL (a new file would inherit it).
-    bool move_from_layer(const Step& s, const struct stat& st, int from, Placed& p) {
+    // The layer's file itself becomes the new host file (fd: open on it, st:
+    // its stat): no copy, and nothing left in the layer to delete (on this
+    // machine's discard-mounted disk, freeing a synced file's blocks waits
+    // for the device). Only where nothing tells the two apart and no one
+    // else can reach it: one name (no other layer name shares the inode),
+    // owned by whoever commits (root committing a user's session copies:
+    // the user could hold the layer file open), the same file system, and a
+    // directory without a default ACL (a new file would inherit it). A name
+    // new to the host gets the file straight away, with its records off and
+    // its metadata set in the layer first (the layer's data synced once
+    // before: the rename must not reach the disk before the bytes); else it
+    // goes to its temporary name, renamed over the host's entry with its
+    // batch. false: copy it instead.
+    Result<bool> move_from_layer(const Step& s, int fd, const struct stat& st, int from, Placed& p) {
         if (st.st_nlink != 1 || st.st_uid != euid_ || st.st_dev != p.dir->dev || p.dir->default_acl) return false;
-        if (::renameat(from, base_of(s.path).c_str(), p.fd(), p.tmp.c_str()) < 0) return false;  // the copy it is
-        p.moved = Moved{s.path, {}};
+        std::string base = base_of(s.path);
+        auto records = take_records(fd);
+        if (!records) return Errno{records.error()};
+        p.moved = Moved{s.path, std::move(*records)};
+        p.known = StepOutcome{0, st.st_ino, s.mtime_ns, st.st_size};
+        if (!s.backup && layer_synced()) {
+            if (own(s, fd, p, &st) &&
+                sys::rename_at(from, base.c_str(), p.fd(), p.name.c_str(), RENAME_NOREPLACE)) {
+                p.done = true;
+                return true;
+            }
+            put_back(fd, st);  // the temporary name's way below
+        }
+        if (::renameat(from, base.c_str(), p.fd(), p.tmp.c_str()) < 0) {
+            put_back(fd, st, &p.moved->records);
+            p.moved.reset();
+            p.known.reset();
+            return false;  // the copy it is
+        }
+        if (auto r = own(s, fd, p, &st); !r) return Errno{r.error()};  // prepare's drop() puts it back
         return true;
+    }
+
+    // A layer file's owner and mode as they were (was) before a move that
+    // did not happen, and its records if given.
+    static void put_back(int fd, const struct stat& was, const Xattrs* records = nullptr) {
+        (void)::fchown(fd, was.st_uid, was.st_gid);
+        (void)::fchmod(fd, was.st_mode & 07777);
+        if (records)
+            for (auto& [n, v] : *records) (void)sys::set_xattr(fd, n.c_str(), v);
+    }
+
+    // The layer's file system synced, once (see move_from_layer).
+    bool layer_synced() {
+        if (!layer_synced_) layer_synced_ = ::syncfs(t_.layer) == 0;
+        return layer_synced_;
     }
 
     // A file moved by an interrupted attempt, taken up again.
@@ -470,6 +505,7 @@ private:
     UniqueFd layer_dir_;
     std::string layer_dir_path_;
     bool unsynced_backups_ = false;  // keep(sync = false) since the last finish()
+    bool layer_synced_ = false;
 };
 
 }  // namespace

@@ -656,20 +656,21 @@ fixture_dir() {
   echo "$d"
 }
 
-# commit_paused USER SESSION: starts `mbx commit SESSION` as USER in the background
-# with MBX_PAUSE_AT=1 (it stops itself at its first fault point, after the plan is
-# journalled) and waits until it has stopped; COMMIT_PID is its pid.
+# commit_paused USER SESSION [K]: starts `mbx commit SESSION` as USER in the
+# background with MBX_PAUSE_AT=K (default 1: it stops itself at its K-th fault
+# point; the first comes after the plan is journalled) and waits until it has
+# stopped; COMMIT_PID is its pid.
 commit_paused() {
-  local i
+  local i k=${3:-1}
   as_cmd "$1"
-  echo "+ MBX_PAUSE_AT=1 mbx commit $2 (background)"
-  (cd / && exec "${AS[@]}" env MBX_PAUSE_AT=1 "$MBX" commit "$2") >"$T/c.out" 2>"$T/c.err" </dev/null &
+  echo "+ MBX_PAUSE_AT=$k mbx commit $2 (background)"
+  (cd / && exec "${AS[@]}" env MBX_PAUSE_AT="$k" "$MBX" commit "$2") >"$T/c.out" 2>"$T/c.err" </dev/null &
   COMMIT_PID=$!
   for ((i = 0; i < 100; i++)); do
     [ "$(awk '{ print $3 }' "/proc/$COMMIT_PID/stat" 2>/dev/null)" = T ] && return 0
     sleep 0.1
   done
-  fail "the commit did not stop at its first fault point"
+  fail "the commit did not stop at its fault point $k"
 }
 
 # commit_continued: lets the commit of commit_paused go on; RC and ERR are its own.

@@ -12,7 +12,10 @@
 #     moved or not (root).
 #  4. a step that fails after its file was moved (the host puts a directory at the
 #     name while the commit is stopped) puts the file back in the layer: the view
-#     shows it as before (content, mode, owner) and it is still a change.
+#     shows it as before (content, mode, owner) and it is still a change. A changed
+#     file goes to a temporary name first (its host file is kept as a backup before
+#     the rename over it); a new one straight to its name, and when that name was
+#     taken meanwhile, the temporary name's way: both fail and come back alike.
 . "$(dirname "$0")/lib.sh"
 e2e_init
 
@@ -86,30 +89,38 @@ part_group() {
 }
 
 part_put_back() {
-  local u=$1 d s=mv-back layer want
+  local u=$1 d s=mv-back layer want f
   d=$(fixture_dir "$u" back)
-  mbx_as "$u" run --session "$s" -- sh -c 'echo back >"$1/f" && chmod 750 "$1/f"' sh "$d"
+  run_as "$u" sh -c 'echo old >"$1/f"' sh "$d"
+  mbx_as "$u" run --session "$s" -- sh -c 'echo back >"$1/f" && chmod 750 "$1/f" && echo new >"$1/g"' sh "$d"
   assert_rc 0 "the run"
-  mbx_as "$u" run --session "$s" -- stat -c '%a %U %s' "$d/f"
+  mbx_as "$u" run --session "$s" -- stat -c '%a %U %s' "$d/f" "$d/g"
   want=$OUT
   layer=$(mbx_home "$u")/$s/layer
-  # The first fault point comes after the file is moved to its temporary name.
-  commit_paused "$u" "$s"
-  [ ! -e "$layer$d/f" ] || fail "the layer file was not moved before the first fault point"
-  mkdir "$d/f"
+  # Fault points: 1 after f's host file is kept as backup, 2 after f is moved to
+  # its temporary name; g (new) is not moved yet.
+  commit_paused "$u" "$s" 2
+  [ ! -e "$layer$d/f" ] || fail "the layer file f was not moved before the second fault point"
+  [ -e "$layer$d/g" ] || fail "the layer file g was moved before its step"
+  rm "$d/f" && mkdir "$d/f" "$d/g"
   commit_continued
-  assert_rc 1 "commit whose rename meets a directory"
-  assert_contains "$ERR" "$d/f: not committed" "the entry is reported"
-  [ -f "$layer$d/f" ] || fail "the file is not back in the layer"
+  assert_rc 1 "commit whose renames meet directories"
+  assert_contains "$ERR" "$d/f: not committed" "the changed entry is reported"
+  assert_contains "$ERR" "$d/g: not committed" "the new entry is reported"
+  for f in f g; do
+    [ -f "$layer$d/$f" ] || fail "the file $f is not back in the layer"
+  done
   assert_eq "" "$(find "$d" -name '.mbx-commit-*')" "no temporary file left on the host"
-  mbx_as "$u" run --session "$s" -- sh -c 'stat -c "%a %U %s" "$1" && cat "$1"' sh "$d/f"
+  mbx_as "$u" run --session "$s" -- sh -c 'stat -c "%a %U %s" "$1" "$2" && cat "$1" "$2"' sh "$d/f" "$d/g"
   assert_rc 0 "the view after the failed commit"
-  assert_eq "$want"$'\nback' "$OUT" "the view shows the file as before (mode, owner, content)"
+  assert_eq "$want"$'\nback\nnew' "$OUT" "the view shows the files as before (mode, owner, content)"
   mbx_ok "$u" status "$s"
-  assert_contains "$OUT" "$d/f" "the file is still a change of the session"
-  rmdir "$d/f"
-  mbx_ok "$u" commit "$s"
-  assert_eq "back 750" "$(cat "$d/f") $(stat -c %a "$d/f")" "committed once the way is clear"
+  assert_contains "$OUT" "$d/f" "f is still a change of the session"
+  assert_contains "$OUT" "$d/g" "g is still a change of the session"
+  rmdir "$d/f" "$d/g"
+  mbx_ok "$u" commit --force "$s"  # f's host file is gone: a conflict, applied
+  assert_eq "back 750 new" "$(cat "$d/f") $(stat -c %a "$d/f") $(cat "$d/g")" "committed once the way is clear"
+  assert_eq "" "$(records "$d/f")$(records "$d/g")" "no layer records on the committed files"
 }
 
 for u in $(test_users root mbxtest); do
