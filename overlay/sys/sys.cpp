@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 
 namespace mbx::sys {
 
@@ -131,14 +132,17 @@ struct XattrArgs {  // struct xattr_args
 };
 std::atomic<bool> xattrat_missing{false};
 
-template <typename At, typename Fallback>
-Result<std::string> read_xattr_at(At at, Fallback fallback, size_t first) {
-    if (!xattrat_missing.load(std::memory_order_relaxed)) {
-        auto r = read_xattr(at, first);
-        if (r || r.error() != ENOSYS) return r;
+// What a getxattrat/listxattrat call answered, or nothing on a kernel
+// without them (remembered: the /proc path from then on).
+template <typename Call>
+std::optional<Result<std::string>> read_xattr_at(Call call, size_t first) {
+    if (xattrat_missing.load(std::memory_order_relaxed)) return std::nullopt;
+    auto r = read_xattr(call, first);
+    if (!r && r.error() == ENOSYS) {
         xattrat_missing.store(true, std::memory_order_relaxed);
+        return std::nullopt;
     }
-    return fallback();
+    return r;
 }
 
 }  // namespace
@@ -146,12 +150,13 @@ Result<std::string> read_xattr_at(At at, Fallback fallback, size_t first) {
 Result<std::string> get_xattr(int fd, const char* name) { return get_xattr_path(fd_path(fd), name, true); }
 
 Result<std::string> get_xattr_at(int dirfd, const char* name, const char* xname) {
-    return read_xattr_at(
+    auto r = read_xattr_at(
         [&](char* b, size_t n) {
             XattrArgs a{reinterpret_cast<uintptr_t>(b), static_cast<uint32_t>(n), 0};
             return ::syscall(kGetxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, xname, &a, sizeof a);
         },
-        [&] { return get_xattr_path(at_path(dirfd, name), xname, false); }, 256);
+        256);
+    return r ? *r : get_xattr_path(at_path(dirfd, name), xname, false);
 }
 
 Result<void> set_xattr(int fd, const char* name, std::string_view value, int flags) {
@@ -168,13 +173,9 @@ Result<void> remove_xattr(int fd, const char* name) {
 Result<std::vector<std::string>> list_xattr(int fd) { return list_xattr_path(fd_path(fd), true); }
 
 Result<std::vector<std::string>> list_xattr_at(int dirfd, const char* name) {
-    return split_names(read_xattr_at(
-        [&](char* b, size_t n) { return ::syscall(kListxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, b, n); },
-        [&] {
-            std::string p = at_path(dirfd, name);
-            return read_xattr([&](char* b, size_t n) { return ::llistxattr(p.c_str(), b, n); }, 1024);
-        },
-        1024));
+    auto r = read_xattr_at(
+        [&](char* b, size_t n) { return ::syscall(kListxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, b, n); }, 1024);
+    return r ? split_names(*r) : list_xattr_path(at_path(dirfd, name), false);
 }
 
 Result<std::string> get_xattr_open(int fd, const char* name) {
