@@ -21,13 +21,25 @@ namespace {
 
 const std::string kLong(3000, 'v');  // past the first buffer (256): the ERANGE growth
 
-struct Fixture {
-    std::string dir;
-    int fd = -1;
-    Fixture() {
+// A temporary directory, removed again even when a REQUIRE throws while it is filled.
+struct TempDir {
+    std::string path;
+    TempDir() {
         char t[] = "/var/tmp/mbx-unit-xattr.XXXXXX";
         REQUIRE(::mkdtemp(t));
-        dir = t;
+        path = t;
+    }
+    ~TempDir() {
+        std::string cmd = "rm -rf '" + path + "'";
+        (void)std::system(cmd.c_str());
+    }
+};
+
+struct Fixture {
+    TempDir tmp;
+    const std::string& dir = tmp.path;
+    int fd = -1;
+    Fixture() {
         std::string f = dir + "/a b\nc";
         int w = ::open(f.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
         REQUIRE(w >= 0);
@@ -38,11 +50,7 @@ struct Fixture {
         fd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
         REQUIRE(fd >= 0);
     }
-    ~Fixture() {
-        ::close(fd);
-        std::string cmd = "rm -rf '" + dir + "'";
-        (void)std::system(cmd.c_str());
-    }
+    ~Fixture() { ::close(fd); }
 };
 
 // What the calls answer, true when all is as set up above.
