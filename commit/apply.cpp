@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -87,6 +88,12 @@ struct Placed {
     int fd() const { return dir->fd.get(); }
 };
 
+// Puts records taken by take_records (the first n of them) back on fd.
+void put_records(int fd, const Xattrs& records, size_t n = SIZE_MAX) {
+    for (size_t k = 0; k < records.size() && k < n; ++k)
+        (void)sys::set_xattr(fd, records[k].first.c_str(), records[k].second);
+}
+
 // Takes the layer's own records off a file that leaves the layer (fd: opened
 // for I/O); all or none.
 Result<Xattrs> take_records(int fd) {
@@ -99,7 +106,7 @@ Result<Xattrs> take_records(int fd) {
     for (size_t i = 0; i < out.size(); ++i)
         if (::fremovexattr(fd, out[i].first.c_str()) < 0 && errno != ENODATA) {
             int err = errno;
-            for (size_t k = 0; k < i; ++k) (void)sys::set_xattr(fd, out[k].first.c_str(), out[k].second);
+            put_records(fd, out, i);
             return Errno{err};
         }
     return out;
@@ -316,7 +323,8 @@ private:
         if (!st) return Errno{st.error()};
         if (!S_ISREG(st->st_mode)) return Errno{ELOOP};
         auto moved = move_from_layer(s, src->get(), *st, *from, p);
-        if (!moved || *moved) return moved ? Result<void>() : Result<void>(Errno{moved.error()});
+        if (!moved) return Errno{moved.error()};
+        if (*moved) return {};
         auto dst = sys::open_at(dir, tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
         if (!dst) return Errno{dst.error()};
         int fd = dst->get();
@@ -368,8 +376,7 @@ private:
     static void put_back(int fd, const struct stat& was, const Xattrs* records = nullptr) {
         (void)::fchown(fd, was.st_uid, was.st_gid);
         (void)::fchmod(fd, was.st_mode & 07777);
-        if (records)
-            for (auto& [n, v] : *records) (void)sys::set_xattr(fd, n.c_str(), v);
+        if (records) put_records(fd, *records);
     }
 
     // The layer's file system synced, once (see move_from_layer).
@@ -447,7 +454,7 @@ private:
             return;
         }
         if (auto fd = sys::open_at(p.fd(), p.tmp.c_str(), O_RDONLY | O_NOFOLLOW))
-            for (auto& [n, v] : p.moved->records) (void)sys::set_xattr(fd->get(), n.c_str(), v);
+            put_records(fd->get(), p.moved->records);
         if (auto to = layer_dir(parent_of(p.moved->path)))
             (void)::renameat(p.fd(), p.tmp.c_str(), *to, base_of(p.moved->path).c_str());
     }
